@@ -27,12 +27,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def check_writable(path: str | Path) -> None:
-    """Fail early, before long work, if `path` cannot be created."""
+    """Fail early, before long work, if a file cannot be created at `path`.
+
+    Probes by creating (and removing) a temporary file in the nearest existing folder, so
+    read-only or virtual file systems are caught, not only permission bits.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a file path")
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, expected a file path")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{path}: cannot write (folder {parent} is not writable)")
+    if not parent.is_dir():
+        raise UserError(f"{path}: cannot write ({parent} is not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror} in {parent})") from None

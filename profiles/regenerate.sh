@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates every shipped profile: measured ones on this machine's CPU, then derived ones
+# for the datasheet devices in profiles/datasheets.json. Run from the repository root with
+# the package installed. Measuring takes several minutes on a 2-core machine; keep the
+# machine otherwise idle so the timings are honest.
+set -euo pipefail
+THREADS=${THREADS:-$(nproc)}
+CPU=${CPU:-epyc-${THREADS}t}
+measure() {  # model dataset repeats
+  simulate profile --model "$1" --dataset "$2" --batch-size 32 --device cpu --threads "$THREADS" \
+    --repeats "$3" --warmup 2 --no-progress --out "profiles/${CPU}_$1_$2_b32.json"
+}
+for model in vgg16 resnet18; do
+  for dataset in fashion-mnist cifar10; do measure "$model" "$dataset" 10; done
+  measure "$model" tiny-imagenet 3
+done
+for device in jetson-orin-nano raspberry-pi-4 a100; do
+  for measured in profiles/${CPU}_*_b32.json; do
+    simulate profile --derive "$device" --from "$measured" --out "profiles/${device}_${measured#profiles/${CPU}_}"
+  done
+done

@@ -1,0 +1,147 @@
+"""The `simulate` command.
+
+    simulate SCENARIO.yaml              run a scenario (same as `simulate run SCENARIO.yaml`)
+    simulate validate SCENARIO.yaml     check a scenario without running it
+    simulate profile ...                measure a per-layer profile on this machine
+    simulate profile --derive DEVICE    derive a profile for a device from its datasheet
+    simulate models                     list models, blocks, separation points, exit sizes
+
+Bad input ends with one line on stderr and exit status 2.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+COMMANDS = ("run", "validate", "profile", "models")
+DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def build_parser() -> Parser:
+    from .codecs import CODECS  # noqa: F401  (keeps import errors inside main's handler)
+    from .datasets import DATASETS
+    from .models import MODELS
+
+    parser = Parser(prog="simulate", description="Edge-cloud training simulator (hierarchical training, "
+                    "split learning, full-cloud) across network bit rates.")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    run = sub.add_parser("run", help="simulate a scenario and write reports/<scenario>/")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    validate = sub.add_parser("validate", help="check a scenario without running it")
+    validate.add_argument("scenario", help="scenario YAML file")
+
+    prof = sub.add_parser("profile", help="measure (or --derive) a per-layer profile",
+                          description="Measure a per-layer profile on this machine, or with --derive compute "
+                          "one for a datasheet device from a measured profile.")
+    prof.add_argument("--model", choices=list(MODELS))
+    prof.add_argument("--dataset", choices=list(DATASETS))
+    prof.add_argument("--batch-size", type=int, default=32)
+    prof.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    prof.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    prof.add_argument("--repeats", type=int, default=10, help="timed repeats per part (default 10)")
+    prof.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs per part (default 2)")
+    prof.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1.0)")
+    prof.add_argument("--seed", type=int, default=0)
+    prof.add_argument("--derive", metavar="DEVICE", help="derive for this datasheet device instead of measuring")
+    prof.add_argument("--from", dest="from_profile", metavar="FILE", help="with --derive: the measured profile")
+    prof.add_argument("--datasheets", default=str(DEFAULT_DATASHEETS), help="with --derive: datasheet JSON")
+    prof.add_argument("--out", required=True, help="output profile JSON")
+    prof.add_argument("--no-progress", action="store_true")
+
+    models = sub.add_parser("models", help="list models, blocks, separation points and early-exit sizes")
+    models.add_argument("--model", choices=list(MODELS))
+    models.add_argument("--dataset", choices=list(DATASETS), default="cifar10")
+    models.add_argument("--width", type=float, default=1.0)
+    return parser
+
+
+def cmd_profile(args: argparse.Namespace) -> None:
+    from .io import check_writable
+    from .profile import Profile
+
+    check_writable(args.out)
+    if args.derive:
+        from .derive import derive_profile, load_datasheets
+
+        if not args.from_profile:
+            raise UserError("simulate profile --derive: --from FILE (a measured profile) is required")
+        sheets = load_datasheets(args.datasheets)
+        if args.derive not in sheets:
+            raise UserError(f"{args.datasheets}: unknown device {args.derive!r}; valid: {', '.join(sheets)}")
+        profile = derive_profile(Profile.load(args.from_profile), sheets[args.derive], args.from_profile)
+    else:
+        from .profiler import measure_profile
+
+        for flag in ("model", "dataset"):
+            if getattr(args, flag) is None:
+                raise UserError(f"simulate profile: --{flag} is required (or use --derive)")
+        profile = measure_profile(args.model, args.dataset, args.batch_size, args.device, args.threads,
+                                  args.repeats, args.warmup, args.width, args.seed, progress=not args.no_progress)
+    profile.save(args.out)
+    total_ms = sum(l.fwd_ms + l.bwd_ms + l.step_ms for l in profile.layers)
+    print(f"wrote {args.out}: {profile.model}/{profile.dataset} batch {profile.batch_size} on "
+          f"{profile.device.name} ({profile.source}); one training step {total_ms:.1f} ms")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from .datasets import get_dataset_spec
+    from .models import MODELS, build_model, early_exit_param_count
+
+    for name in [args.model] if args.model else list(MODELS):
+        model = build_model(name, args.dataset, args.width)
+        classes = get_dataset_spec(args.dataset).num_classes
+        total = sum(p.numel() for p in model.parameters())
+        print(f"{name} for {args.dataset} (width {args.width}): {total:,} parameters")
+        print(f"  {'block':<10} {'out shape':<16} {'params':>11} {'exit params':>12}")
+        for info in model.feature_info:
+            params = sum(p.numel() for p in model.blocks[info.name].parameters())
+            exit_params = (f"{early_exit_param_count(info, classes, args.width):,}"
+                           if info.name in model.split_points else "-")
+            shape = "x".join(str(d) for d in info.shape)
+            print(f"  {info.name:<10} {shape:<16} {params:>11,} {exit_params:>12}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from .runner import run_scenario
+
+    run_scenario(args.scenario, progress=not args.no_progress)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    print(f"{args.scenario}: valid ({scenario.summary()})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "run")  # `simulate scenarios/x.yaml`
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        {"run": cmd_run, "validate": cmd_validate, "profile": cmd_profile, "models": cmd_models}[args.command](args)
+    except UserError as exc:
+        print(f"simulate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("simulate: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Measure a per-layer profile on the machine this runs on.
+
+Needs only torch and this package, so it runs on an edge board or a cloud GPU as well as
+here. For every named block it counts forward and backward FLOPs with
+`torch.utils.flop_counter.FlopCounterMode` (convolutions and matrix products; batch norm,
+ReLU and pooling count as 0), times forward, backward and an SGD step, and records the
+output shape and bytes. Then the same for the early-exit head at every separation point.
+
+Timing: `warmup` untimed iterations, then `repeats` timed ones; the profile keeps the
+median and the interquartile range. On CUDA every interval is closed by
+`torch.cuda.synchronize()`. Blocks run in training mode (batch norm uses batch statistics),
+as in training. The first block's input needs no gradient (it is data), so its backward is
+cheaper; every later block computes the gradient with respect to its input too.
+"""
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+from .datasets import get_dataset_spec
+from .errors import UserError
+from .models import build_model, early_exit_head
+from .profile import DeviceInfo, ExitProfile, LayerProfile, Profile
+
+FP32_BYTES = 4
+
+
+def resolve_device(kind: str) -> torch.device:
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available on this machine; valid here: cpu")
+        return torch.device("cuda")
+    raise UserError(f"unknown device {kind!r}; valid: cpu, cuda")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} cores)"
+
+
+class Timer:
+    """Median and interquartile range of a callable's wall time in milliseconds."""
+
+    def __init__(self, device: torch.device, warmup: int, repeats: int):
+        self.device, self.warmup, self.repeats = device, warmup, repeats
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def measure(self, setup: Callable[[], object], run: Callable[[object], None]) -> tuple[float, float]:
+        """Time `run(setup())`; `setup` is untimed (e.g. building the graph to backward)."""
+        samples = []
+        for index in range(self.warmup + self.repeats):
+            state = setup()
+            self.sync()
+            start = time.perf_counter()
+            run(state)
+            self.sync()
+            if index >= self.warmup:
+                samples.append((time.perf_counter() - start) * 1e3)
+        return summarise(samples)
+
+
+def summarise(samples_ms: list[float]) -> tuple[float, float]:
+    """(median, interquartile range) of the samples."""
+    if len(samples_ms) < 2:
+        return samples_ms[0], 0.0
+    q1, _, q3 = statistics.quantiles(samples_ms, n=4, method="inclusive")
+    return statistics.median(samples_ms), q3 - q1
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def param_bytes(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters()) * FP32_BYTES
+
+
+def make_optimizer(module: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer whose step is timed: SGD with momentum 0.9 and weight decay 5e-4."""
+    return torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
+                   loss_fn: Callable[[torch.Tensor], torch.Tensor] | None) -> dict:
+    """FLOPs, output and latencies of one module on input `x` (a leaf tensor).
+
+    Backward starts from `loss_fn(output)` when given (a classifier), else from a random
+    gradient of the output's shape (an inner block).
+    """
+    def backward_of(out: torch.Tensor) -> None:
+        if loss_fn is None:
+            out.backward(grad)
+        else:
+            loss_fn(out).backward()
+
+    out = module(x)
+    grad = torch.randn_like(out)
+    fwd_flops = count_flops(lambda: module(x) if loss_fn is None else loss_fn(module(x)))
+    graph = module(x)
+    bwd_flops = count_flops(lambda: backward_of(graph))
+    fwd_ms, fwd_iqr = timer.measure(lambda: None, lambda _: module(x) if loss_fn is None else loss_fn(module(x)))
+    bwd_ms, bwd_iqr = timer.measure(lambda: module(x), backward_of)
+    optimizer = make_optimizer(module)
+    step_ms, _ = timer.measure(lambda: None, lambda _: optimizer.step())
+    module.zero_grad(set_to_none=True)
+    return dict(out=out.detach(), fwd_flops=fwd_flops, bwd_flops=bwd_flops, fwd_ms=fwd_ms, bwd_ms=bwd_ms,
+                step_ms=step_ms, fwd_ms_iqr=fwd_iqr, bwd_ms_iqr=bwd_iqr, param_bytes=param_bytes(module))
+
+
+def measure_input_prep_ms(spec_shape: tuple[int, ...], batch_size: int, device: torch.device, timer: Timer) -> float:
+    """uint8 batch in host memory -> normalised fp32 tensor on the device."""
+    raw = torch.randint(0, 256, (batch_size, *spec_shape), dtype=torch.uint8)
+
+    def prepare(_: object) -> None:
+        x = raw.to(device, non_blocking=False).float().div_(255.0)
+        x.sub_(0.5).div_(0.25)
+
+    median, _ = timer.measure(lambda: None, prepare)
+    return median
+
+
+def measure_peak_memory(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, device: torch.device) -> int | None:
+    """Device-reported peak memory of one whole-model training step (CUDA only)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.reset_peak_memory_stats(device)
+    optimizer = make_optimizer(model)
+    nn.functional.cross_entropy(model(x), labels).backward()
+    optimizer.step()
+    model.zero_grad(set_to_none=True)
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device))
+
+
+def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind: str = "cpu",
+                    threads: int | None = None, repeats: int = 10, warmup: int = 2, width: float = 1.0,
+                    seed: int = 0, progress: bool = True) -> Profile:
+    if batch_size < 2:
+        raise UserError(f"--batch-size must be at least 2 (batch norm needs two samples), got {batch_size}")
+    if repeats < 1 or warmup < 0:
+        raise UserError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
+    device = resolve_device(device_kind)
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    spec = get_dataset_spec(dataset)
+    torch.manual_seed(seed)
+    model = build_model(model_name, dataset, width).to(device).train()
+    timer = Timer(device, warmup, repeats)
+    labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)
+    loss = lambda logits: nn.functional.cross_entropy(logits, labels)  # noqa: E731
+    work = [("layer", name) for name in model.block_names] + [("exit", name) for name in model.split_points]
+    bar = tqdm(work, desc=f"profile {model_name}/{dataset} on {device.type}", disable=not progress, unit="part")
+
+    layers, exits, outputs = [], [], {}
+    x = torch.randn(batch_size, *spec.input_shape, device=device)
+    for index, (kind, name) in enumerate(bar):
+        bar.set_postfix_str(f"{kind} {name}")
+        if kind == "layer":
+            block = model.blocks[name]
+            inp = x.detach().requires_grad_(index > 0)
+            is_head = name == model.block_names[-1]
+            result = profile_module(block, inp, timer, loss if is_head else None)
+            x = outputs[name] = result.pop("out")
+            layers.append(LayerProfile(name=name, out_shape=list(x.shape), out_bytes=x.numel() * FP32_BYTES,
+                                       **result))
+        else:
+            head = early_exit_head(model.feature(name), spec.num_classes, width).to(device).train()
+            result = profile_module(head, outputs[name].detach().requires_grad_(True), timer, loss)
+            result.pop("out")
+            exits.append(ExitProfile(after=name, **result))
+    prep_ms = measure_input_prep_ms(spec.input_shape, batch_size, device, timer)
+    peak = measure_peak_memory(model, torch.randn(batch_size, *spec.input_shape, device=device), labels, device)
+    return Profile(
+        device=DeviceInfo(name=device_name(device), kind=device.type, torch_version=torch.__version__,
+                          threads=torch.get_num_threads() if device.type == "cpu" else threads),
+        model=model_name, dataset=dataset, input_shape=list(spec.input_shape), batch_size=batch_size,
+        source="measured", layers=layers, exits=exits,
+        optimizer_step_ms=sum(layer.step_ms for layer in layers), raw_sample_bytes=spec.raw_sample_bytes,
+        label_bytes=spec.label_bytes, input_prep_ms=prep_ms, width=width, repeats=repeats, warmup=warmup,
+        peak_memory_bytes=peak, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,152 @@
+"""The profiler, the profile file format and roofline derivation."""
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import ROOT, assert_user_error
+from simulator.derive import Datasheet, derive_profile, load_datasheets
+from simulator.models import build_model
+from simulator.profile import SCHEMA_VERSION, DeviceInfo, ExitProfile, LayerProfile, Profile
+from simulator.profiler import measure_profile
+
+WIDTH, BATCH = 0.125, 4
+
+
+@pytest.fixture(scope="module", params=["vgg16", "resnet18"])
+def measured(request) -> Profile:
+    return measure_profile(request.param, "cifar10", BATCH, "cpu", threads=1, repeats=2, warmup=1, width=WIDTH,
+                           progress=False)
+
+
+def test_block_flops_sum_to_the_whole_model(measured):
+    torch.manual_seed(0)
+    model = build_model(measured.model, "cifar10", WIDTH).train()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(BATCH, 3, 32, 32))
+    assert sum(layer.fwd_flops for layer in measured.layers) == counter.get_total_flops()
+
+
+def test_backward_is_about_twice_forward_past_the_first_block(measured):
+    for layer in measured.layers[1:]:
+        assert 1.9 <= layer.bwd_flops / layer.fwd_flops <= 2.1, layer
+    # The first block needs no gradient for its input (the data), so its backward is cheaper.
+    assert measured.layers[0].bwd_flops < 2 * measured.layers[0].fwd_flops
+
+
+def test_profile_records_shapes_bytes_times_and_exits(measured):
+    model = build_model(measured.model, "cifar10", WIDTH)
+    assert measured.layer_names == model.block_names
+    assert [e.after for e in measured.exits] == model.split_points
+    for layer, info in zip(measured.layers, model.feature_info):
+        assert layer.out_shape == [BATCH, *info.shape]
+        assert layer.out_bytes == 4 * BATCH * torch.Size(info.shape).numel()
+        assert layer.param_bytes == 4 * sum(p.numel() for p in model.blocks[layer.name].parameters())
+        assert layer.fwd_ms > 0 and layer.bwd_ms > 0 and layer.step_ms >= 0
+    assert measured.raw_sample_bytes == 3 * 32 * 32
+    assert measured.device.kind == "cpu" and measured.device.threads == 1
+    assert measured.source == "measured" and measured.schema_version == SCHEMA_VERSION
+    assert measured.optimizer_step_ms == pytest.approx(sum(layer.step_ms for layer in measured.layers))
+
+
+def test_profile_json_round_trips(measured, tmp_path):
+    path = tmp_path / "p.json"
+    measured.save(path)
+    assert Profile.load(path) == measured
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def hand_profile() -> Profile:
+    """One 2-layer model, batch 2, input 1x2x2 (2 x 4 fp32 values = 32 bytes per batch)."""
+    return Profile(
+        device=DeviceInfo("hand", "cpu", "2.x", 1), model="vgg16", dataset="cifar10", input_shape=[1, 2, 2],
+        batch_size=2, source="measured",
+        layers=[LayerProfile("a", 1000, 2000, [2, 4], 32, 100, 1.0, 2.0, 0.1),
+                LayerProfile("head", 10, 20, [2, 2], 16, 40, 1.0, 2.0, 0.1)],
+        exits=[ExitProfile("a", 50, 100, 20, 1.0, 2.0, 0.1)],
+        optimizer_step_ms=0.2, raw_sample_bytes=4)
+
+
+def test_derivation_reproduces_its_roofline_arithmetic():
+    sheet = Datasheet(key="toy", name="Toy", kind="cuda", peak_flops=1e6, memory_bandwidth_bytes_s=1e4,
+                      memory_mb=1, compute_efficiency=0.5, memory_efficiency=0.5, overhead_ms_per_kernel_group=0.25,
+                      source="hand")
+    derived = derive_profile(hand_profile(), sheet, "hand.json")
+    a, head = derived.layers
+    # layer a: fwd compute 1000/(1e6*0.5) = 2 ms; memory (32+32+100)/(1e4*0.5) = 32.8 ms; + 0.25
+    assert a.fwd_ms == pytest.approx(33.05)
+    # bwd compute 2000/5e5 = 4 ms; memory (2*(32+32)+2*100)/5e3 = 65.6 ms
+    assert a.bwd_ms == pytest.approx(65.85)
+    assert a.step_ms == pytest.approx(5 * 100 / 5e3 * 1e3 + 0.25)  # 100.25 ms
+    # head: in 32, out 16, params 40: fwd memory 88/5e3 = 17.6 ms; compute 0.02 ms
+    assert head.fwd_ms == pytest.approx(17.85)
+    # exit after a: in 32, out = logits 16, params 20: fwd memory 68/5e3 = 13.6 ms
+    assert derived.exits[0].fwd_ms == pytest.approx(13.85)
+    # input prep: raw 2*4 = 8 bytes + fp32 copy 32 bytes: 40/5e3 = 8 ms
+    assert derived.input_prep_ms == pytest.approx(8.25)
+    assert derived.source == "derived" and derived.device.kind == "cuda" and derived.device.name == "Toy"
+    assert derived.layers[0].fwd_flops == 1000 and derived.derivation["datasheet"]["peak_flops"] == 1e6
+    assert derived.optimizer_step_ms == pytest.approx(a.step_ms + head.step_ms)
+
+
+def test_shipped_datasheets_load_and_cite_sources():
+    sheets = load_datasheets(ROOT / "profiles" / "datasheets.json")
+    assert {"jetson-orin-nano", "raspberry-pi-4", "a100"} <= set(sheets)
+    assert all(sheet.source and sheet.peak_flops > 0 for sheet in sheets.values())
+
+
+def test_cli_profile_then_derive(cli, tmp_path):
+    measured, derived = tmp_path / "m.json", tmp_path / "d.json"
+    proc = cli("profile", "--model", "resnet18", "--dataset", "fashion-mnist", "--batch-size", "2", "--width",
+               "0.0625", "--repeats", "1", "--warmup", "0", "--threads", "1", "--no-progress", "--out", measured)
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("profile", "--derive", "raspberry-pi-4", "--from", measured, "--out", derived)
+    assert proc.returncode == 0, proc.stderr
+    profile = Profile.load(derived)
+    assert profile.source == "derived" and profile.dataset == "fashion-mnist"
+    assert profile.derivation["from_profile"] == str(measured)
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--model", "vgg99", "--dataset", "cifar10"], ["--model", "vgg16", "resnet18"]),
+    (["--model", "vgg16", "--dataset", "imagenet"], ["--dataset", "cifar10", "tiny-imagenet"]),
+    (["--model", "vgg16", "--dataset", "cifar10", "--device", "tpu"], ["tpu", "cpu, cuda"]),
+    (["--derive", "a9000", "--from", "profiles/datasheets.json"], ["a9000", "jetson-orin-nano"]),
+])
+def test_bad_profile_arguments_fail_in_one_line(cli, tmp_path, args, fragments):
+    out = tmp_path / "out.json"
+    assert_user_error(cli("profile", *args, "--out", out), *fragments)
+    assert not out.exists()
+
+
+def test_cuda_where_there_is_none(cli, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "out.json"
+    assert_user_error(cli("profile", "--model", "vgg16", "--dataset", "cifar10", "--device", "cuda", "--out", out),
+                      "cuda", "valid here: cpu")
+    assert not out.exists()
+
+
+def test_unwritable_output_fails_before_measuring(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_user_error(cli("profile", "--model", "vgg16", "--dataset", "cifar10", "--out", blocker / "x.json"),
+                      "cannot write")
+
+
+def test_profile_file_errors_name_the_key(tmp_path):
+    from simulator.errors import UserError
+
+    data = hand_profile().to_dict()
+    data["layers"][1]["fwd_ms"] = -1
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"bad.json: layers\[1\].fwd_ms must be a non-negative number"):
+        Profile.load(path)
+    data = hand_profile().to_dict()
+    data["layers"][0]["fwd_msec"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"unknown key layers\[0\].fwd_msec"):
+        Profile.load(path)
