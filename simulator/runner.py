@@ -117,8 +117,16 @@ def summary_table(table: pd.DataFrame) -> str:
     for baseline in ("split_learning", "full_cloud"):
         column = f"reduction_vs_{baseline}"
         if "hierarchical" in wide.columns and baseline in wide.columns:
-            out[f"hier vs {baseline}"] = hier[column].reindex(out.index).map(lambda r: f"{100 * r:+.0f}%")
+            out[f"hier vs {baseline}"] = hier[column].reindex(out.index).map(format_reduction)
     return out.to_string()
+
+
+def format_reduction(reduction: float) -> str:
+    """+29% = 29% less time; a slowdown beyond 2x reads as '3.1x longer'."""
+    if not math.isfinite(reduction):
+        return "-"
+    ratio = 1.0 - reduction
+    return f"{ratio:.1f}x longer" if ratio >= 2 else f"{100 * reduction:+.0f}%"
 
 
 def run_scenario(path: str, progress: bool = True) -> pd.DataFrame:

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -5,16 +7,26 @@ from pathlib import Path
 import pytest
 import torch
 
+from simulator.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Tests share two cores with nothing else; one intra-op thread keeps them predictable.
 torch.set_num_threads(1)
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `simulate ARGS` as a real process, as a user would."""
     return subprocess.run([sys.executable, "-m", "simulator", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=600)
+
+
+def run_in_process(*args: str) -> subprocess.CompletedProcess:
+    """`simulate ARGS` through the same entry point, in this process (no torch start-up per call)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(["simulate", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -28,5 +40,6 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
 
 
 @pytest.fixture
-def cli():
-    return run_cli
+def cli(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    return run_in_process

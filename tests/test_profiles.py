@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT, assert_user_error
+from conftest import ROOT, assert_user_error, run_process
 from simulator.derive import Datasheet, derive_profile, load_datasheets
 from simulator.models import build_model
 from simulator.profile import SCHEMA_VERSION, DeviceInfo, ExitProfile, LayerProfile, Profile
@@ -129,10 +129,10 @@ def test_cuda_where_there_is_none(cli, tmp_path):
     assert not out.exists()
 
 
-def test_unwritable_output_fails_before_measuring(cli, tmp_path):
+def test_unwritable_output_fails_before_measuring(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_user_error(cli("profile", "--model", "vgg16", "--dataset", "cifar10", "--out", blocker / "x.json"),
+    assert_user_error(run_process("profile", "--model", "vgg16", "--dataset", "cifar10", "--out", blocker / "x.json"),
                       "cannot write")
 
 

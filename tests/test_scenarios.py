@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, assert_user_error
+from conftest import ROOT, assert_user_error, run_process
 from simulator.scenario import load_scenario
 
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -98,8 +98,10 @@ def test_malformed_yaml(cli, tmp_path):
     assert_user_error(cli("validate", path), str(path), "malformed YAML", "line")
 
 
-def test_missing_scenario_file(cli, tmp_path):
-    assert_user_error(cli(tmp_path / "nope.yaml"), "nope.yaml", "not found")
+def test_missing_scenario_file_as_a_real_process(tmp_path):
+    proc = run_process(tmp_path / "nope.yaml")
+    assert_user_error(proc, "nope.yaml", "not found")
+    assert proc.stdout == ""
 
 
 def test_defaults_fill_in(tmp_path):

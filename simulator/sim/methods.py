@@ -1,0 +1,93 @@
+"""The three training methods as SimPy processes wired between the machines and the links.
+
+Each method is one or two *phases*, each simulated in its own SimPy environment:
+
+    split_learning      one phase; everything waits on everything (one segment).
+    hierarchical        edge -> uplink (buffer of K batches) | cloud; the cloud's queue of
+                        delivered features is unbounded, so the cloud is its own segment.
+    full_cloud
+      every_epoch       raw batches streamed up every epoch | cloud trains each on arrival.
+      once              phase 1: upload the training set once; phase 2: the cloud trains
+                        all epochs. The phases do not overlap (upload-then-train), so phase 2
+                        is a fresh environment whose clock starts at phase 1's last delivery.
+
+Segments and stage names feed the fast forward (see `recorder`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from .devices import CloudServer, EdgeDevice
+from .network import Link
+from .recorder import Recorder, Stage
+
+if TYPE_CHECKING:
+    from .engine import RunSpec
+
+UPLINK = (("uplink", "send"), ("uplink", "propagate"))
+DOWNLINK = (("downlink", "send"), ("downlink", "propagate"))
+CLOUD = (("cloud_gpu", "train"),)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a run: how many batches, its stages by segment, and how to start it."""
+
+    n_batches: int
+    segments: tuple[tuple[Stage, ...], ...]
+    memory_batches: int  # longest look-back of the recurrence in batches (the uplink buffer)
+    start: Callable[[simpy.Environment, Recorder], None]
+
+
+def phases(spec: RunSpec) -> list[Phase]:
+    """The phases of `spec`'s method, in order."""
+    n_batches = spec.epochs * spec.batches_per_epoch
+    uplink_rng, downlink_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+    gpu = "edge_gpu" if spec.edge_has_gpu else "edge_cpu"
+    buffer = spec.uplink_buffer_batches
+
+    def uplink(env: simpy.Environment, recorder: Recorder) -> Link:
+        return Link(env, "uplink", spec.uplink, uplink_rng, recorder, buffer)
+
+    def edge(env: simpy.Environment, recorder: Recorder) -> EdgeDevice:
+        return EdgeDevice(env, recorder, spec.costs, spec.edge_has_gpu)
+
+    def cloud(env: simpy.Environment, recorder: Recorder) -> CloudServer:
+        return CloudServer(env, recorder, spec.costs, spec.method)
+
+    def split_learning(env: simpy.Environment, recorder: Recorder) -> None:
+        up, down = uplink(env, recorder), Link(env, "downlink", spec.downlink, downlink_rng, recorder)
+        env.process(edge(env, recorder).train_split(n_batches, up, down))
+        env.process(cloud(env, recorder).serve(n_batches, up, down))
+
+    def hierarchical(env: simpy.Environment, recorder: Recorder) -> None:
+        up = uplink(env, recorder)
+        env.process(edge(env, recorder).train_hierarchical(n_batches, up))
+        env.process(cloud(env, recorder).serve(n_batches, up))
+
+    def streamed(env: simpy.Environment, recorder: Recorder) -> None:
+        up = uplink(env, recorder)
+        env.process(edge(env, recorder).upload_raw(n_batches, up))
+        env.process(cloud(env, recorder).serve(n_batches, up))
+
+    def upload(env: simpy.Environment, recorder: Recorder) -> None:
+        env.process(edge(env, recorder).upload_raw(spec.batches_per_epoch, uplink(env, recorder)))
+
+    def train_stored(env: simpy.Environment, recorder: Recorder) -> None:
+        env.process(cloud(env, recorder).train_stored(n_batches))
+
+    if spec.method == "split_learning":
+        edge_stages = (("edge_cpu", "prep"), (gpu, "forward"))
+        return [Phase(n_batches, (edge_stages + UPLINK + CLOUD + DOWNLINK + ((gpu, "backward"),),), 1,
+                      split_learning)]
+    if spec.method == "hierarchical":
+        edge_stages = (("edge_cpu", "prep"), (gpu, "train"))
+        return [Phase(n_batches, (edge_stages + UPLINK, CLOUD), buffer, hierarchical)]
+    if spec.raw_upload == "every_epoch":
+        return [Phase(n_batches, (UPLINK, CLOUD), buffer, streamed)]
+    return [Phase(spec.batches_per_epoch, (UPLINK,), buffer, upload), Phase(n_batches, (CLOUD,), 1, train_stored)]
