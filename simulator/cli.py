@@ -37,6 +37,7 @@ def build_parser() -> Parser:
     run = sub.add_parser("run", help="simulate a scenario and write reports/<scenario>/")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--no-train", action="store_true", help="skip real training (accuracy columns stay empty)")
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", help="scenario YAML file")
 
@@ -114,7 +115,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from .runner import run_scenario
 
-    run_scenario(args.scenario, progress=not args.no_progress)
+    run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train)
 
 
 def cmd_validate(args: argparse.Namespace) -> None:

@@ -3,9 +3,10 @@
     fp32  lossless, 4 bytes per element
     fp16  2 bytes per element (IEEE half precision): relative error <= 2**-11 within
           +-65504; smaller magnitudes than 6e-8 flush to zero
-    int8  1 byte per element plus an 8-byte header (fp32 scale and zero point): per-tensor
-          affine quantisation, scale = (max - min) / 255, q = round(x / scale) + zero_point
-          clamped to [-128, 127]; absolute error <= scale / 2
+    int8  1 byte per element plus an 8-byte header (fp32 scale and minimum): per-tensor
+          affine quantisation, scale = (max - min) / 255, q = round((x - min) / scale) - 128,
+          so min maps to -128 and max to 127; x' = (q + 128) * scale + min;
+          absolute error <= scale / 2
 
 `encoded_bytes` is what the simulation charges on the link; `encode` produces exactly that
 many bytes (`Encoded.nbytes`), so the charge is what a real link would carry.
@@ -39,7 +40,7 @@ class Encoded:
     codec: str
     payload: torch.Tensor
     scale: float = 1.0
-    zero_point: int = 0
+    minimum: float = 0.0
 
     @property
     def nbytes(self) -> int:
@@ -55,14 +56,13 @@ def encode(codec: str, x: torch.Tensor) -> Encoded:
         return Encoded(codec, x.half())
     low, high = x.min().item(), x.max().item()
     scale = (high - low) / 255 or 1.0
-    zero_point = int(round(-low / scale)) - 128
-    q = torch.clamp(torch.round(x / scale) + zero_point, -128, 127).to(torch.int8)
-    return Encoded(codec, q, scale, zero_point)
+    q = torch.clamp(torch.round((x - low) / scale) - 128, -128, 127).to(torch.int8)
+    return Encoded(codec, q, scale, low)
 
 
 def decode(encoded: Encoded) -> torch.Tensor:
     if encoded.codec == "int8":
-        return (encoded.payload.float() - encoded.zero_point) * encoded.scale
+        return (encoded.payload.float() + 128) * encoded.scale + encoded.minimum
     return encoded.payload.float()
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .io import atomic_write_text, check_writable
+from .accuracy import TrainingResult, proxy_note, scenario_accuracy
 from .scenario import Scenario, load_scenario
 from .sim.costs import LinkSpec, batch_costs
 from .sim.engine import RunResult, RunSpec, simulate
@@ -20,7 +21,11 @@ RESULT_COLUMNS = [
     "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up", "bytes_down", "raw_bytes_sent",
     "edge_busy_frac", "uplink_busy_frac", "downlink_busy_frac", "cloud_busy_frac", "max_uplink_backlog",
     "edge_profile_source", "cloud_profile_source",
+    "final_accuracy", "early_exit_accuracy", "accuracy_dataset", "accuracy_width", "accuracy_epochs",
+    "accuracy_train_samples", "accuracy_proxy", "training_wall_s",
 ]
+TRAINING_COLUMNS = ["model", "method", "trained_as", "split", "codec", "dataset", "width", "epoch", "train_loss",
+                    "exit_train_loss", "final_accuracy", "early_exit_accuracy", "wall_time_s", "device", "cache_key"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def simulate_scenario(scenario: Scenario, progress: bool = True) -> tuple[pd.Dat
     for index, point in enumerate(tqdm(points, desc=f"simulate {scenario.name}", unit="run", disable=not progress)):
         results[point] = result = simulate(run_spec(scenario, point, index))
         rows.append(result_row(scenario, point, result))
-    table = add_reductions(pd.DataFrame(rows))[RESULT_COLUMNS]
+    table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)  # accuracy: empty until trained
     return table, results
 
 
@@ -129,15 +134,64 @@ def format_reduction(reduction: float) -> str:
     return f"{ratio:.1f}x longer" if ratio >= 2 else f"{100 * reduction:+.0f}%"
 
 
-def run_scenario(path: str, progress: bool = True) -> pd.DataFrame:
+def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[tuple[str, str], TrainingResult]) -> None:
+    """Fill the accuracy columns of every row from its (model, method) training run."""
+    note = proxy_note(scenario)
+
+    def columns(result: TrainingResult) -> dict:
+        run = result.run
+        return {"final_accuracy": result.final.final_accuracy, "early_exit_accuracy": result.final.early_exit_accuracy,
+                "accuracy_dataset": run.dataset, "accuracy_width": run.width, "accuracy_epochs": run.epochs,
+                "accuracy_train_samples": run.train_subset if run.train_subset is not None else "all",
+                "accuracy_proxy": note, "training_wall_s": sum(e.wall_time_s for e in result.epochs)}
+
+    values = pd.DataFrame([columns(accuracy[(model, method)]) for model, method in zip(table.model, table.method)],
+                          index=table.index)
+    for name in values.columns:
+        table[name] = values[name]
+
+
+def training_table(accuracy: dict[tuple[str, str], TrainingResult]) -> pd.DataFrame:
+    """Per-epoch metrics of every (model, method), for time-to-accuracy plots."""
+    rows = []
+    for (model, method), result in accuracy.items():
+        run = result.run
+        for epoch in result.epochs:
+            rows.append({"model": model, "method": method, "trained_as": run.method, "split": run.split,
+                         "codec": run.codec, "dataset": run.dataset, "width": run.width, "epoch": epoch.epoch,
+                         "train_loss": epoch.train_loss, "exit_train_loss": epoch.exit_train_loss,
+                         "final_accuracy": epoch.final_accuracy, "early_exit_accuracy": epoch.early_exit_accuracy,
+                         "wall_time_s": epoch.wall_time_s, "device": result.device_name, "cache_key": run.key()})
+    return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
+
+
+def accuracy_summary(table: pd.DataFrame) -> str:
+    wide = table.drop_duplicates(["model", "method"]).set_index(["model", "method"])
+    out = pd.DataFrame(index=wide.index)
+    out["final accuracy"] = wide.final_accuracy.map(lambda a: f"{100 * a:.1f}%")
+    out["early exit (edge alone)"] = wide.early_exit_accuracy.map(lambda a: "-" if math.isnan(a) else f"{100 * a:.1f}%")
+    return out.to_string()
+
+
+def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.DataFrame:
     scenario = load_scenario(path)
-    csv_path = f"{scenario.output_dir}/results.csv"
+    csv_path, training_path = f"{scenario.output_dir}/results.csv", f"{scenario.output_dir}/training.csv"
     check_writable(csv_path)
     started = time.perf_counter()
     table, _ = simulate_scenario(scenario, progress)
-    atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
+    train = train and scenario.accuracy.enabled
+    if train:
+        accuracy = scenario_accuracy(scenario, progress)
+        add_accuracy(table, scenario, accuracy)
     print(f"\n{scenario.name}: {scenario.summary()}")
     print("training time (simulated); hier vs X: hierarchical's time reduction (+29% = 29% less time)\n")
     print(summary_table(table))
-    print(f"\nwrote {csv_path} ({len(table)} rows) in {time.perf_counter() - started:.1f} s")
+    if train:
+        note = proxy_note(scenario)
+        print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
+        print(accuracy_summary(table))
+        atomic_write_text(training_path, training_table(accuracy).to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
+    written = f"{csv_path} ({len(table)} rows)" + (f" and {training_path}" if train else "")
+    print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
     return table

@@ -64,6 +64,28 @@ class FullCloudConfig:
 
 
 @dataclass
+class AccuracyConfig:
+    """Real training that gives each method's accuracy (README, "Accuracy from real training")."""
+
+    enabled: bool = True  # false, or `simulate --no-train`: accuracy columns stay empty
+    dataset: str | None = None  # dataset trained for real; default: workload.dataset
+    data_root: str | None = None  # folder holding the dataset; default: $SIMULATOR_DATA, ./data, Debian's
+    download: bool = False  # fetch a missing dataset where a network exists
+    width: float = 0.25  # channel width multiplier of the trained proxy model
+    epochs: int = 3
+    train_subset: int | None = 10000  # stratified training subset; null = the whole training set
+    test_subset: int | None = 2000  # held-out samples evaluated after each epoch; null = all
+    batch_size: int | None = None  # default: workload.batch_size
+    optimizer: Literal["sgd"] = "sgd"  # SGD with momentum
+    lr: float = 0.05  # initial learning rate (cosine schedule to 0 unless schedule: constant)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    seed: int | None = None  # default: the scenario's seed
+
+
+@dataclass
 class Scenario:
     workload: WorkloadConfig
     edge: EdgeConfig
@@ -71,6 +93,7 @@ class Scenario:
     network: NetworkConfig
     methods: list[Method] = field(default_factory=lambda: list(METHODS))
     full_cloud: FullCloudConfig = field(default_factory=FullCloudConfig)
+    accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
     seed: int = 0
     name: str = ""  # default: the file name without .yaml
     output_dir: str = ""  # default: reports/<name>
@@ -158,6 +181,17 @@ def check_values(s: Scenario, file: str) -> None:
     if not 0 <= n.loss_rate < 1:
         raise UserError(f"{file}: network.loss_rate must be in [0, 1), got {n.loss_rate}")
     assert n.codec in CODECS
+    a = s.accuracy
+    if a.dataset is not None and a.dataset not in DATASETS:
+        raise UserError(f"{file}: accuracy.dataset {a.dataset!r} is not valid; valid: {', '.join(DATASETS)}")
+    positive(file, "accuracy.width", a.width)
+    positive(file, "accuracy.epochs", a.epochs)
+    positive(file, "accuracy.lr", a.lr)
+    positive(file, "accuracy.momentum", a.momentum, allow_zero=True)
+    positive(file, "accuracy.weight_decay", a.weight_decay, allow_zero=True)
+    for key in ("train_subset", "test_subset", "batch_size"):
+        if getattr(a, key) is not None:
+            positive(file, f"accuracy.{key}", getattr(a, key))
 
 
 def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str, Profile]]:

@@ -19,6 +19,7 @@ def small_scenario(tmp_path, **network) -> tuple:
     data["workload"].update(epochs=2, train_samples=3200)  # 100 batches per epoch
     data["network"].update(uplink_mbps=[0.5, 2.0, 50.0], **network)
     data["output_dir"] = str(tmp_path / "out")
+    data["accuracy"] = {"enabled": False}  # the simulation alone; training has its own tests
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(data))
     return path, tmp_path / "out" / "results.csv"
@@ -68,3 +69,17 @@ def test_same_seed_gives_an_identical_csv_and_another_seed_does_not(cli, tmp_pat
 def test_format_reduction():
     assert format_reduction(0.29) == "+29%" and format_reduction(-0.5) == "-50%"
     assert format_reduction(-2.1) == "3.1x longer" and format_reduction(math.nan) == "-"
+
+
+def test_shipped_pi_scenario_runs_end_to_end(cli, tmp_path):
+    """The small shipped example (jitter, loss, fp16, CPU edge) as a user runs it, without training."""
+    data = yaml.safe_load((ROOT / "scenarios" / "pi_edge_fashion_mnist.yaml").read_text())
+    data["output_dir"] = str(tmp_path / "pi")
+    path = tmp_path / "pi_edge_fashion_mnist.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = cli(path, "--no-progress", "--no-train")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / "pi" / "results.csv")
+    assert len(table) == 2 * 3 * len(data["network"]["uplink_mbps"])
+    assert (table.total_time_s >= table.analytic_time_s * (1 - 1e-9)).all()
+    assert (table.codec == "fp16").all() and table.final_accuracy.isna().all()

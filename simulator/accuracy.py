@@ -1,0 +1,230 @@
+"""Accuracy of every method from real training, cached on disk.
+
+A `TrainingRun` names everything that affects a training run; its hash is the cache key, so
+a sweep over bit rates never retrains and a second run of a scenario reuses the results.
+The cache file is written once, whole (temporary file + rename), when the run completes:
+Ctrl-C leaves the cache as it was. Split learning with the lossless fp32 codec computes
+exactly full-cloud training (tests/test_training.py proves it), so it shares that run.
+"""
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .errors import UserError
+from .io import atomic_write_text
+from .models import build_model
+from .training import MethodTrainer, OptimizerConfig
+
+TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
+
+
+def default_cache_dir() -> Path:
+    """$SIMULATOR_CACHE/training, else .cache/training under the working folder."""
+    return Path(os.environ.get("SIMULATOR_CACHE", ".cache")) / "training"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """Everything that affects one training run (and so its cache key)."""
+
+    model: str
+    method: str
+    split: str  # "" for full_cloud
+    codec: str  # "" for full_cloud
+    dataset: str
+    width: float
+    epochs: int
+    train_subset: int | None
+    test_subset: int | None
+    batch_size: int
+    optimizer: OptimizerConfig
+    seed: int
+    device: str
+
+    @classmethod
+    def of(cls, model: str, method: str, split: str, codec: str, **rest) -> "TrainingRun":
+        """The canonical run: full_cloud ignores the split and codec; split learning over fp32 is full_cloud."""
+        if method == "full_cloud" or (method == "split_learning" and codec == "fp32"):
+            return cls(model=model, method="full_cloud", split="", codec="", **rest)
+        return cls(model=model, method=method, split=split, codec=codec, **rest)
+
+    def key(self) -> str:
+        payload = json.dumps({"run": asdict(self), "torch": torch.__version__.split("+")[0],
+                              "code": TRAINING_CODE_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int  # 1-based
+    train_loss: float  # mean final-exit loss over the epoch's batches
+    exit_train_loss: float  # mean early-exit loss (hierarchical), else nan
+    final_accuracy: float  # held-out test accuracy of edge + cloud
+    early_exit_accuracy: float  # held-out test accuracy of the edge alone (hierarchical), else nan
+    wall_time_s: float  # real training time of this epoch on this machine (evaluation excluded)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    run: TrainingRun
+    epochs: tuple[EpochMetrics, ...]
+    device_name: str
+    cached: bool = False
+
+    @property
+    def final(self) -> EpochMetrics:
+        return self.epochs[-1]
+
+    def to_json(self) -> str:
+        return json.dumps({"run": asdict(self.run), "device_name": self.device_name,
+                           "epochs": [asdict(e) for e in self.epochs]}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainingResult":
+        data = json.loads(text)
+        run = data["run"]
+        run["optimizer"] = OptimizerConfig(**run["optimizer"])
+        return cls(TrainingRun(**run), tuple(EpochMetrics(**e) for e in data["epochs"]), data["device_name"], True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("accuracy.device cuda: no CUDA device is available on this machine; valid here: cpu, auto")
+    return torch.device(name)
+
+
+def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) -> TrainingResult:
+    """Train `run` for real and evaluate on the held-out batches after every epoch."""
+    device = resolve_device(run.device)
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, run.dataset, run.width)
+    point = run.split or model.split_points[len(model.split_points) // 2]  # full_cloud: any cut, same math
+    trainer = MethodTrainer(model, point, run.method, run.codec or "fp32", run.optimizer,
+                            total_steps=run.epochs * len(train_batches)).to(device)
+    trainer.train(True)
+    label = f"train {run.model} {run.method}" + (f"@{run.split}" if run.split else "")
+    bar = tqdm(total=run.epochs * len(train_batches), desc=label, unit="batch", disable=not progress, leave=False)
+    history = []
+    for epoch in range(1, run.epochs + 1):
+        losses, exit_losses, start = [], [], time.perf_counter()
+        for x, y in train_batches:
+            step = trainer.step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            losses.append(step.loss)
+            exit_losses.append(step.exit_loss)
+            bar.update()
+        wall_s = time.perf_counter() - start
+        final_acc, exit_acc = trainer.evaluate((x.to(device), y.to(device)) for x, y in test_batches)
+        has_exit = run.method == "hierarchical"
+        history.append(EpochMetrics(epoch, sum(losses) / len(losses),
+                                    sum(exit_losses) / len(exit_losses) if has_exit else math.nan,
+                                    final_acc, exit_acc if has_exit else math.nan, wall_s))
+        bar.set_postfix(acc=f"{final_acc:.3f}")
+    bar.close()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    return TrainingResult(run, tuple(history), name)
+
+
+class TrainingCache:
+    """One JSON file per finished run under `root`, named by the run's key."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path(self, run: TrainingRun) -> Path:
+        return self.root / f"{run.model}-{run.method}-{run.key()}.json"
+
+    def get(self, run: TrainingRun) -> TrainingResult | None:
+        path = self.path(run)
+        if not path.is_file():
+            return None
+        try:
+            result = TrainingResult.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError):
+            return None  # unreadable entry: retrain and overwrite
+        return result if result.run == run else None
+
+    def put(self, result: TrainingResult) -> None:
+        atomic_write_text(self.path(result.run), result.to_json() + "\n")
+
+
+# ---- a scenario's training runs ---------------------------------------------------------------
+
+def training_runs(scenario) -> dict[tuple[str, str], TrainingRun]:
+    """(model, method) -> the canonical TrainingRun giving that row's accuracy."""
+    a, w = scenario.accuracy, scenario.workload
+    optimizer = OptimizerConfig(lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule)
+    common = dict(dataset=a.dataset or w.dataset, width=a.width, epochs=a.epochs, train_subset=a.train_subset,
+                  test_subset=a.test_subset, batch_size=a.batch_size or w.batch_size, optimizer=optimizer,
+                  seed=scenario.seed if a.seed is None else a.seed, device=a.device)
+    return {(m.name, method): TrainingRun.of(m.name, method, m.split, scenario.network.codec, **common)
+            for m in w.models for method in scenario.methods}
+
+
+def proxy_note(scenario) -> str:
+    """How the trained configuration differs from the simulated workload ('' when it does not)."""
+    a, w = scenario.accuracy, scenario.workload
+    differences = []
+    if (a.dataset or w.dataset) != w.dataset:
+        differences.append(f"{a.dataset} stands in for {w.dataset}")
+    if a.width != 1.0:
+        differences.append(f"width {a.width:g}")
+    if a.epochs != w.epochs:
+        differences.append(f"{a.epochs} of {w.epochs} epochs")
+    if a.train_subset is not None:
+        differences.append(f"{a.train_subset} training samples")
+    if a.test_subset is not None:
+        differences.append(f"tested on {a.test_subset} samples")
+    return ("proxy: " + "; ".join(differences)) if differences else ""
+
+
+def load_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int,
+              data_root: str | None, download: bool) -> tuple:
+    """(train, test) ImageSets, subset as configured; loaded once per scenario."""
+    from .data_loaders import load_dataset, subset
+
+    train_set = load_dataset(dataset, "train", data_root, download)
+    test_set = load_dataset(dataset, "test", data_root, download)
+    if train_subset is not None:
+        train_set = subset(train_set, train_subset, seed)
+    if test_subset is not None:
+        test_set = subset(test_set, test_subset, seed)
+    return train_set, test_set
+
+
+def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
+    """Fresh loaders: every method sees the same batches in the same order."""
+    from .data_loaders import BatchLoader
+
+    device = str(resolve_device(run.device))
+    return (BatchLoader(train_set, run.batch_size, True, run.seed, device),
+            BatchLoader(test_set, 256, False, run.seed, device))
+
+
+def scenario_accuracy(scenario, progress: bool = True,
+                      cache: TrainingCache | None = None) -> dict[tuple[str, str], TrainingResult]:
+    """Train (or reuse from the cache) every run the scenario needs; all CPU cores are used."""
+    cache = cache or TrainingCache()
+    runs = training_runs(scenario)
+    results: dict[TrainingRun, TrainingResult] = {}
+    data = None
+    torch.set_num_threads(os.cpu_count() or 1)
+    for run in dict.fromkeys(runs.values()):  # unique, in order
+        cached = cache.get(run)
+        if cached is not None:
+            results[run] = cached
+            continue
+        if data is None:  # the data is the same for every run of a scenario
+            data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed,
+                             scenario.accuracy.data_root, scenario.accuracy.download)
+        results[run] = train(run, *batch_loaders(run, *data), progress=progress)
+        cache.put(results[run])
+    return {key: results[run] for key, run in runs.items()}

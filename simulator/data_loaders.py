@@ -1,0 +1,496 @@
+"""Reading the four datasets from their published on-disk formats, and batching them for training.
+
+`load_dataset` returns the pixels exactly as stored (uint8, N x C x H x W) in memory: the largest,
+Tiny ImageNet train, is 100,000 x 3 x 64 x 64 bytes = 1.2 GB. `BatchLoader` indexes that tensor,
+augments and normalises whole batches with a few tensor ops, so the per-batch cost is a handful of
+kernels, not a Python loop over samples (a training loop should see no data-loading overhead).
+
+Where each dataset is looked for (first hit wins; every place is named when none has it):
+  root given       ->  <root>/<folder>, then <root> itself
+  root not given   ->  $SIMULATOR_DATA/<folder> (or ./data/<folder> when unset), and for
+                       fashion-mnist also /usr/share/datasets/fashion-mnist (Debian package
+                       `dataset-fashion-mnist`).
+"""
+import gzip
+import hashlib
+import math
+import os
+import pickle
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .datasets import get_dataset_spec
+from .errors import UserError
+
+SPLITS = ("train", "test")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+CACHE_VERSION = 1  # bump when the decoded-cache layout changes; old files are then ignored
+JPEG_SUFFIXES = {".jpeg", ".jpg"}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """One split of a dataset, held in memory exactly as stored on disk."""
+    images: torch.Tensor  # uint8, N x C x H x W, pixel values 0..255
+    labels: torch.Tensor  # int64, N, class index
+    name: str  # key of DATASETS, e.g. "cifar10"
+    split: str  # "train" | "test"
+    source: Path  # folder the files were read from
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
+            raise ValueError(f"labels must be int64 of length {len(self.images)}, got {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a dataset's files live and how a user gets them."""
+    folder: str  # folder name under the data root
+    required: dict[str, tuple[tuple[str, ...], ...]]  # split -> files that must exist (any of each tuple)
+    downloads: tuple[tuple[str, str, str], ...]  # (url, file name, md5); archives extract into the data root
+    how_to_get: str
+
+
+def _idx(prefix: str) -> tuple[tuple[str, ...], ...]:
+    """The images and labels IDX files of one split, each gzipped or not."""
+    names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+    return tuple((f"{n}.gz", n) for n in names)
+
+
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_LAYOUTS = {
+    "fashion-mnist": _Layout(
+        "fashion-mnist", {"train": _idx("train"), "test": _idx("t10k")},
+        tuple((_FASHION_URL + f, f, md5) for f, md5 in (
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
+        "install it with `apt-get install dataset-fashion-mnist`, use download=True (`download: true`), or put the "
+        "four IDX files (train-images-idx3-ubyte.gz, ...) in one of those folders"),
+    "cifar10": _Layout(
+        "cifar-10-batches-py",
+        {"train": tuple((f"data_batch_{i}",) for i in range(1, 6)), "test": (("test_batch",),)},
+        (("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
+          "c58f30108f718f92721af3b95e74349a"),),
+        "use download=True (`download: true`) or extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+        "into {data}"),
+    "cifar100": _Layout(
+        "cifar-100-python", {"train": (("train",),), "test": (("test",),)},
+        (("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
+          "eb9058c3a382ffc7106e4002c42a8d85"),),
+        "use download=True (`download: true`) or extract https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz "
+        "into {data}"),
+    "tiny-imagenet": _Layout(
+        "tiny-imagenet-200",
+        {"train": (("wnids.txt",), ("train",)), "test": (("wnids.txt",), ("val/val_annotations.txt",))},
+        (("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip",
+          "90528d7ca1a48142e341f4ef8d21d0de"),),
+        "unzip http://cs231n.stanford.edu/tiny-imagenet-200.zip into {data} or use download=True "
+        "(`download: true`)"),
+}
+
+
+def _data_root(root: str | Path | None) -> Path:
+    return Path(root or os.environ.get("SIMULATOR_DATA") or "data").expanduser().absolute()
+
+
+def _places(name: str, root: str | Path | None) -> list[Path]:
+    folder = _LAYOUTS[name].folder
+    if root is not None:
+        return [_data_root(root) / folder, _data_root(root)]
+    return [_data_root(None) / folder] + ([DEBIAN_FASHION_MNIST] if name == "fashion-mnist" else [])
+
+
+def _has_split(place: Path, name: str, split: str) -> bool:
+    return all(any((place / f).exists() for f in choices) for choices in _LAYOUTS[name].required[split])
+
+
+def _download(name: str, root: str | Path | None) -> None:
+    """Fetch the official files into the data root (the folder itself for the loose IDX files)."""
+    from torchvision.datasets.utils import download_and_extract_archive, download_url
+
+    layout = _LAYOUTS[name]
+    target = _data_root(root) / (layout.folder if name == "fashion-mnist" else "")
+    for url, filename, md5 in layout.downloads:
+        try:
+            if name == "fashion-mnist":
+                download_url(url, target, filename, md5)
+            else:
+                download_and_extract_archive(url, target, filename=filename, md5=md5)
+        except Exception as exc:  # network, disk and checksum failures all surface as one line
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            raise UserError(f"{name}: downloading {url} into {target} failed ({reason}); check the network or "
+                            f"fetch that file by hand and extract it there") from None
+
+
+def _locate(name: str, split: str, root: str | Path | None, download: bool) -> Path:
+    places = _places(name, root)
+    for place in places:
+        if _has_split(place, name, split):
+            return place
+    if download:
+        _download(name, root)
+        if _has_split(places[0], name, split):
+            return places[0]
+    looked = ", ".join(str(p) for p in places)
+    hint = "" if root is not None else f" (or set SIMULATOR_DATA to the folder that holds {_LAYOUTS[name].folder}/)"
+    how = _LAYOUTS[name].how_to_get.format(data=_data_root(root))
+    raise UserError(f"{name} {split} split not found; looked in {looked}; {how}{hint}")
+
+
+def _read_idx(path: Path, magic: int, shape_tail: tuple[int, ...]) -> np.ndarray:
+    """An IDX array (big-endian header: magic, one uint32 size per dimension, then uint8 data)."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise UserError(f"{path}: cannot read ({exc}); the file is corrupt, fetch it again") from None
+    ndim = 1 + len(shape_tail)
+    found = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if found != magic:
+        raise UserError(f"{path}: not an IDX file (magic number {found}, expected {magic}); the file is corrupt or "
+                        f"misnamed, fetch it again")
+    header_bytes = 4 + 4 * ndim
+    sizes = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4)) if len(data) >= header_bytes \
+        else (0,) * ndim
+    if len(data) != header_bytes + math.prod(sizes) or sizes[1:] != shape_tail:
+        raise UserError(f"{path}: IDX header says {sizes} but the file holds {len(data) - header_bytes} data bytes "
+                        f"(expected N x {' x '.join(map(str, shape_tail)) or '1'}); the file is truncated or "
+                        f"corrupt, fetch it again")
+    return np.frombuffer(data, np.uint8, offset=header_bytes).reshape(sizes).copy()
+
+
+def _read_fashion_mnist(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    (images_gz, images_raw), (labels_gz, labels_raw) = _LAYOUTS["fashion-mnist"].required[split]
+    pick = lambda gz, raw: folder / gz if (folder / gz).exists() else folder / raw  # noqa: E731
+    images = _read_idx(pick(images_gz, images_raw), 2051, (28, 28))
+    labels = _read_idx(pick(labels_gz, labels_raw), 2049, ())
+    if len(images) != len(labels) or (len(labels) and labels.max() >= 10):
+        raise UserError(f"{folder}: {split} has {len(images)} images but {len(labels)} labels (or a label above 9); "
+                        f"the files do not belong together, fetch them again")
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def _read_cifar(folder: Path, split: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Krizhevsky's python pickles: dicts with b"data" (N x 3072 uint8, R then G then B planes,
+    each row-major 32 x 32) and b"labels" (CIFAR-10) or b"fine_labels" (CIFAR-100).
+
+    Unpickling runs code from the file, as torchvision does; read only files you trust.
+    """
+    label_key, classes = (b"labels", 10) if name == "cifar10" else (b"fine_labels", 100)
+    images, labels = [], []
+    for (file,) in _LAYOUTS[name].required[split]:
+        path = folder / file
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            data, target = np.asarray(batch[b"data"]), np.asarray(batch[label_key], dtype=np.int64)
+        except Exception as exc:  # unpickling can raise almost anything on a damaged file
+            raise UserError(f"{path}: not a CIFAR python batch ({type(exc).__name__}: {exc}); fetch it again") \
+                from None
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or target.shape != (len(data),) \
+                or (len(target) and not 0 <= target.min() <= target.max() < classes):
+            raise UserError(f"{path}: b'data' is {data.dtype} {data.shape} with {target.shape} labels, expected "
+                            f"uint8 N x 3072 and N labels in 0..{classes - 1}; fetch it again")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(target)
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+
+def _tiny_imagenet_files(folder: Path, split: str) -> tuple[list[Path], list[int]]:
+    """Image paths and class indices; the class index is the line number in wnids.txt."""
+    wnids = [w.strip() for w in (folder / "wnids.txt").read_text().splitlines() if w.strip()]
+    index = {wnid: i for i, wnid in enumerate(wnids)}
+    files, labels = [], []
+    if split == "train":
+        for wnid in wnids:
+            images_dir = folder / "train" / wnid / "images"
+            if not images_dir.is_dir():
+                raise UserError(f"{images_dir}: missing, but {folder / 'wnids.txt'} lists {wnid}; the dataset is "
+                                f"incomplete, unzip it again")
+            found = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in JPEG_SUFFIXES)
+            files += found
+            labels += [index[wnid]] * len(found)
+        return files, labels
+    annotations = folder / "val" / "val_annotations.txt"
+    for line_no, line in enumerate(annotations.read_text().splitlines(), 1):
+        fields = line.split("\t")
+        if not line.strip():
+            continue
+        if len(fields) < 2 or fields[1] not in index:
+            raise UserError(f"{annotations}:{line_no}: expected 'file<TAB>wnid<TAB>box', with a wnid from "
+                            f"wnids.txt; got {line[:60]!r}")
+        files.append(folder / "val" / "images" / fields[0])
+        labels.append(index[fields[1]])
+    return files, labels
+
+
+def _decode_jpegs(files: list[Path], desc: str) -> torch.Tensor:
+    """Decode 64 x 64 JPEGs into one uint8 N x 3 x 64 x 64 tensor (grayscale ones become RGB)."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    images = torch.empty((len(files), 3, 64, 64), dtype=torch.uint8)
+    pixels = images.numpy()  # shares memory with `images`
+    for i, path in enumerate(tqdm(files, desc=desc, unit="img", disable=None, leave=False)):
+        try:
+            with Image.open(path) as image:
+                rgb = image.convert("RGB")
+        except (OSError, Image.DecompressionBombError) as exc:  # missing, unreadable or not an image
+            raise UserError(f"{path}: cannot decode ({exc}); unzip the dataset again") from None
+        if rgb.size != (64, 64):
+            raise UserError(f"{path}: image is {rgb.size[0]} x {rgb.size[1]} px, Tiny ImageNet images are 64 x 64")
+        pixels[i] = np.asarray(rgb).transpose(2, 0, 1)
+    return images
+
+
+def _user_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simulator" / "datasets"
+
+
+def _cache_names(folder: Path, split: str, files: list[Path]) -> tuple[str, str]:
+    """(file name of the cache, glob of its stale versions).
+
+    The name holds a hash of the folder path (so caches of two copies never collide in the
+    shared user cache) and a hash of the split's file list with each file's size and mtime
+    (so adding, removing, replacing or touching any image, wnids.txt or the annotations
+    gives a new name and the folder is decoded again).
+    """
+    meta = [folder / "wnids.txt"] + ([folder / "val" / "val_annotations.txt"] if split == "test" else [])
+    content = hashlib.sha256(f"v{CACHE_VERSION}:{split}".encode())
+    for path in meta + files:
+        try:
+            stat = path.stat()
+        except OSError:
+            raise UserError(f"{path}: listed by the dataset but missing; unzip the dataset again") from None
+        content.update(f"\n{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
+    where = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    prefix = f"{folder.name}.{split}.{where}"
+    return f"{prefix}.{content.hexdigest()[:16]}.pt", f"{prefix}.*.pt"
+
+
+def _save_cache(directories: list[Path], name: str, stale_glob: str, payload: dict) -> Path | None:
+    """Write `payload` to the first writable directory, atomically (temp file + os.replace)."""
+    for directory in directories:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        except OSError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                torch.save(payload, handle)
+            os.replace(tmp, directory / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for stale in directory.glob(stale_glob):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+        return directory / name
+    warnings.warn(f"could not write a decoded-image cache in any of {', '.join(map(str, directories))}; "
+                  f"the JPEGs will be decoded again next time")
+    return None
+
+
+def _read_tiny_imagenet(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Tiny ImageNet tree; "test" reads val/ (the official test images carry no labels).
+
+    Decoded pixels are cached as `<folder>.<split>.<path hash>.<content hash>.pt` next to the
+    folder, or under ~/.cache/simulator/datasets when that is not writable; decoding 100,000
+    JPEGs takes about a minute, reading the cache about a second.
+    """
+    files, labels_list = _tiny_imagenet_files(folder, split)
+    name, stale_glob = _cache_names(folder, split, files)
+    labels = torch.tensor(labels_list, dtype=torch.int64)
+    directories = [folder.parent, _user_cache_dir()]
+    for path in (d / name for d in directories):
+        if path.exists():
+            try:
+                cached = torch.load(path, map_location="cpu", weights_only=True)
+                if cached["images"].shape == (len(files), 3, 64, 64) and torch.equal(cached["labels"], labels):
+                    return cached["images"], labels
+            except Exception as exc:  # a damaged cache is only a slow path, never an error
+                warnings.warn(f"{path}: ignoring unreadable cache ({type(exc).__name__}: {exc})")
+    images = _decode_jpegs(files, f"decoding tiny-imagenet {split}")
+    _save_cache(directories, name, stale_glob, {"version": CACHE_VERSION, "images": images, "labels": labels})
+    return images, labels
+
+
+def load_dataset(name: str, split: str, root: str | Path | None = None, download: bool = False) -> ImageSet:
+    """One split ("train" or "test") of dataset `name`, read into memory as uint8 pixels.
+
+    `root` is the data folder (default $SIMULATOR_DATA, else ./data; see the module docstring for
+    every place searched). With `download`, a missing dataset is fetched from its official URL.
+    """
+    get_dataset_spec(name)
+    if split not in SPLITS:
+        raise UserError(f"dataset split {split!r} is not valid; valid: {', '.join(SPLITS)}")
+    folder = _locate(name, split, root, download)
+    if name == "fashion-mnist":
+        images, labels = _read_fashion_mnist(folder, split)
+    elif name == "tiny-imagenet":
+        images, labels = _read_tiny_imagenet(folder, split)
+    else:
+        images, labels = _read_cifar(folder, split, name)
+    return ImageSet(images, labels, name, split, folder)
+
+
+def _stratified_quota(counts: list[int], n: int, generator: torch.Generator) -> list[int]:
+    """Samples to take per class: an equal share, capped at what each class has ("water filling").
+
+    Classes smaller than the share give all they have and the rest is re-divided among the
+    others; the n mod k leftover samples go one each to randomly chosen classes.
+    """
+    quota, open_, left = [0] * len(counts), list(range(len(counts))), n
+    while open_:
+        share = left // len(open_)
+        full = [k for k in open_ if counts[k] <= share]
+        if not full:
+            break
+        for k in full:
+            quota[k], left = counts[k], left - counts[k]
+        open_ = [k for k in open_ if counts[k] > share]
+    if open_:
+        for k in open_:
+            quota[k] = share
+        for j in torch.randperm(len(open_), generator=generator)[: left - share * len(open_)].tolist():
+            quota[open_[j]] += 1
+    return quota
+
+
+def subset(images_set: ImageSet, n: int, seed: int) -> ImageSet:
+    """`n` samples drawn at random without replacement, stratified by class, in the original order.
+
+    The same (set, n, seed) always gives the same samples.
+    """
+    total = len(images_set)
+    if not 1 <= n <= total:
+        raise UserError(f"cannot take {n} samples from {images_set.name} {images_set.split} ({images_set.source}), "
+                        f"which has {total}; ask for 1 to {total}")
+    generator = torch.Generator().manual_seed(seed)
+    classes, counts = torch.unique(images_set.labels, return_counts=True)
+    by_class = torch.argsort(images_set.labels, stable=True).split(counts.tolist())
+    quota = _stratified_quota(counts.tolist(), n, generator)
+    picked = [members[torch.randperm(len(members), generator=generator)[:q]] for members, q in zip(by_class, quota)]
+    index = torch.cat(picked).sort().values
+    return replace(images_set, images=images_set.images[index], labels=images_set.labels[index])
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Per-dataset normalisation x_norm = (x / 255 - mean) / std per channel, and train augmentation:
+    random crop of the image zero-padded by `crop_padding_px` on each side (black padding, as
+    torchvision's RandomCrop(padding=p)), then a horizontal flip with probability 1/2 if `flip`.
+    Works on whole uint8 batches on any device; randomness comes from a CPU torch.Generator.
+    """
+    mean: tuple[float, ...]  # per channel, in [0, 1] pixel units
+    std: tuple[float, ...]
+    crop_padding_px: int
+    flip: bool
+
+    def affine(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift), each 1 x C x 1 x 1, with x_norm = x_uint8 * scale + shift."""
+        mean, std = torch.tensor(self.mean, dtype=torch.float64), torch.tensor(self.std, dtype=torch.float64)
+        shape = (1, len(self.mean), 1, 1)
+        return ((1 / (255 * std)).float().view(shape).to(device), (-mean / std).float().view(shape).to(device))
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.affine(images.device)
+        return images.to(torch.float32).mul_(scale).add_(shift)
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random (dy, dx) crop offsets in 0..2p (n x 2, int64) and flip flags (n, bool)."""
+        offsets = torch.randint(0, 2 * self.crop_padding_px + 1, (n, 2), generator=generator)
+        flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
+        return offsets, flips
+
+    def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        offsets, flips = self.draw(len(images), generator)
+        return self.apply(images, offsets.to(images.device), flips.to(images.device))
+
+    def apply(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """Crop and flip in one gather: output pixel (i, j) = padded[dy + i, dx + (W-1-j if flip else j)]."""
+        n, c, h, w = images.shape
+        pad = self.crop_padding_px
+        padded = F.pad(images, (pad, pad, pad, pad))
+        i, j = torch.arange(h, device=images.device), torch.arange(w, device=images.device)
+        cols = offsets[:, 1:] + torch.where(flips[:, None], w - 1 - j, j)  # n x w
+        rows = offsets[:, :1] + i  # n x h
+        flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+        return padded.view(n, c, -1).gather(2, flat).view(n, c, h, w)
+
+
+PREPROCESS: dict[str, Preprocess] = {
+    "fashion-mnist": Preprocess((0.2860,), (0.3530,), crop_padding_px=2, flip=False),  # clothes: no flip
+    "cifar10": Preprocess((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), crop_padding_px=4, flip=True),
+    "cifar100": Preprocess((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), crop_padding_px=4, flip=True),
+    "tiny-imagenet": Preprocess((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), crop_padding_px=8, flip=True),
+}
+
+
+def get_preprocess(name: str) -> Preprocess:
+    get_dataset_spec(name)
+    return PREPROCESS[name]
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed per (seed, epoch): epochs differ, and seed s epoch 1 is not seed s+1 epoch 0."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{epoch}".encode()).digest()[:8], "big") >> 1
+
+
+class BatchLoader:
+    """Batches of (x float32 normalised N x C x H x W, y int64 N) on `device`, one epoch per iter().
+
+    The uint8 images are copied to `device` once (1.2 GB for Tiny ImageNet train), so a batch costs
+    one index_select, one gather (crop + flip) and one fused normalise, with no host transfer.
+    Train loaders reshuffle and re-augment every epoch from a generator seeded by (seed, epoch),
+    so two loaders with the same seed yield identical batches; `epoch` counts the iter() calls
+    made so far and may be set to resume. Test loaders keep the dataset order and only normalise.
+    """
+
+    def __init__(self, image_set: ImageSet, batch_size: int, train: bool, seed: int, device: str = "cpu",
+                 drop_last: bool = False):
+        if batch_size < 1:
+            raise UserError(f"batch size {batch_size} is not valid; use a positive integer")
+        self.image_set, self.batch_size, self.train, self.seed = image_set, batch_size, train, seed
+        self.drop_last, self.device, self.epoch = drop_last, torch.device(device), 0
+        self.preprocess = get_preprocess(image_set.name)
+        self._images, self._labels = image_set.images.to(self.device), image_set.labels.to(self.device)
+        self._scale, self._shift = self.preprocess.affine(self.device)
+
+    def __len__(self) -> int:
+        n = len(self._labels)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        self.epoch += 1
+        return self._batches(self.epoch - 1)
+
+    def _batches(self, epoch: int):
+        n, size = len(self._labels), self.batch_size
+        if self.train:
+            generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            order = torch.randperm(n, generator=generator).to(self.device)
+            offsets, flips = (t.to(self.device) for t in self.preprocess.draw(n, generator))
+        for start in range(0, len(self) * size, size):
+            stop = min(start + size, n)
+            if self.train:
+                index = order[start:stop]
+                x = self.preprocess.apply(self._images.index_select(0, index), offsets[start:stop], flips[start:stop])
+                y = self._labels.index_select(0, index)
+            else:
+                x, y = self._images[start:stop], self._labels[start:stop].clone()
+            yield x.to(torch.float32).mul_(self._scale).add_(self._shift), y
