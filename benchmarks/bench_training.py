@@ -18,7 +18,8 @@ import time
 import torch
 
 from simulator.accuracy import proxy_note, scenario_accuracy
-from simulator.data_loaders import BatchLoader, load_dataset, subset
+from simulator.batching import BatchLoader, subset
+from simulator.data_loaders import load_dataset
 from simulator.models import build_model
 from simulator.scenario import load_scenario
 from simulator.training import MethodTrainer, OptimizerConfig, bare_training_loop

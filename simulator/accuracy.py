@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .errors import UserError
 from .io import atomic_write_text
 from .models import build_model
+from .torch_device import resolve_device
 from .training import MethodTrainer, OptimizerConfig
 
 TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
@@ -94,17 +94,9 @@ class TrainingResult:
         return cls(TrainingRun(**run), tuple(EpochMetrics(**e) for e in data["epochs"]), data["device_name"], True)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("accuracy.device cuda: no CUDA device is available on this machine; valid here: cpu, auto")
-    return torch.device(name)
-
-
 def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) -> TrainingResult:
     """Train `run` for real and evaluate on the held-out batches after every epoch."""
-    device = resolve_device(run.device)
+    device = resolve_device(run.device, "accuracy.device")
     torch.manual_seed(run.seed)
     model = build_model(run.model, run.dataset, run.width)
     point = run.split or model.split_points[len(model.split_points) // 2]  # full_cloud: any cut, same math
@@ -189,7 +181,8 @@ def proxy_note(scenario) -> str:
 def load_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int,
               data_root: str | None, download: bool) -> tuple:
     """(train, test) ImageSets, subset as configured; loaded once per scenario."""
-    from .data_loaders import load_dataset, subset
+    from .batching import subset
+    from .data_loaders import load_dataset
 
     train_set = load_dataset(dataset, "train", data_root, download)
     test_set = load_dataset(dataset, "test", data_root, download)
@@ -202,9 +195,9 @@ def load_data(dataset: str, train_subset: int | None, test_subset: int | None, s
 
 def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
     """Fresh loaders: every method sees the same batches in the same order."""
-    from .data_loaders import BatchLoader
+    from .batching import BatchLoader
 
-    device = str(resolve_device(run.device))
+    device = str(resolve_device(run.device, "accuracy.device"))
     return (BatchLoader(train_set, run.batch_size, True, run.seed, device),
             BatchLoader(test_set, 256, False, run.seed, device))
 

@@ -28,18 +28,9 @@ from .datasets import get_dataset_spec
 from .errors import UserError
 from .models import build_model, early_exit_head
 from .profile import DeviceInfo, ExitProfile, LayerProfile, Profile
+from .torch_device import resolve_device
 
 FP32_BYTES = 4
-
-
-def resolve_device(kind: str) -> torch.device:
-    if kind == "cpu":
-        return torch.device("cpu")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available on this machine; valid here: cpu")
-        return torch.device("cuda")
-    raise UserError(f"unknown device {kind!r}; valid: cpu, cuda")
 
 
 def device_name(device: torch.device) -> str:
@@ -163,7 +154,7 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
         raise UserError(f"--batch-size must be at least 2 (batch norm needs two samples), got {batch_size}")
     if repeats < 1 or warmup < 0:
         raise UserError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
-    device = resolve_device(device_kind)
+    device = resolve_device(device_kind, "--device")
     if threads is not None:
         if threads < 1:
             raise UserError(f"--threads must be >= 1, got {threads}")

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .io import atomic_write_text, check_writable
 from .accuracy import TrainingResult, proxy_note, scenario_accuracy
+from .outputs import scenario_summary, write_run_outputs
 from .scenario import Scenario, load_scenario
 from .sim.costs import LinkSpec, batch_costs
 from .sim.engine import RunResult, RunSpec, simulate
@@ -178,7 +179,7 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     csv_path, training_path = f"{scenario.output_dir}/results.csv", f"{scenario.output_dir}/training.csv"
     check_writable(csv_path)
     started = time.perf_counter()
-    table, _ = simulate_scenario(scenario, progress)
+    table, results = simulate_scenario(scenario, progress)
     train = train and scenario.accuracy.enabled
     if train:
         accuracy = scenario_accuracy(scenario, progress)
@@ -191,7 +192,8 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
         print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
         print(accuracy_summary(table))
         atomic_write_text(training_path, training_table(accuracy).to_csv(index=False, float_format="%.10g"))
+    write_run_outputs(scenario.output_dir, results, scenario_summary(scenario, train))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
-    written = f"{csv_path} ({len(table)} rows)" + (f" and {training_path}" if train else "")
-    print(f"\nwrote {written} in {time.perf_counter() - started:.1f} s")
+    written = f"{csv_path} ({len(table)} rows)" + (f", {training_path}" if train else "")
+    print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
     return table

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 import simulator.data_loaders as dl
-from simulator.data_loaders import PREPROCESS, BatchLoader, ImageSet, get_preprocess, load_dataset, subset
+from simulator.batching import PREPROCESS, BatchLoader, get_preprocess, subset
+from simulator.data_loaders import ImageSet, load_dataset
 from simulator.errors import UserError
 
 RNG = np.random.default_rng(0)
