@@ -5,6 +5,7 @@
     simulate profile ...                measure a per-layer profile on this machine
     simulate profile --derive DEVICE    derive a profile for a device from its datasheet
     simulate models                     list models, blocks, separation points, exit sizes
+    simulate report FOLDER              redraw a run's report from its saved results
 
 Bad input ends with one line on stderr and exit status 2.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-COMMANDS = ("run", "validate", "profile", "models")
+COMMANDS = ("run", "validate", "profile", "models", "report")
 DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
 
 
@@ -22,7 +23,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message}")
+        prefix = self.prog.removeprefix("simulate").strip()  # "profile: ..."; the top level needs none
+        raise UserError(f"{prefix}: {message}" if prefix else message)
 
 
 def build_parser() -> Parser:
@@ -63,6 +65,9 @@ def build_parser() -> Parser:
     models.add_argument("--model", choices=list(MODELS))
     models.add_argument("--dataset", choices=list(DATASETS), default="cifar10")
     models.add_argument("--width", type=float, default=1.0)
+
+    report = sub.add_parser("report", help="redraw report.html, report.md and the figures from saved results")
+    report.add_argument("folder", help="a scenario's output folder, e.g. reports/low_bitrate")
     return parser
 
 
@@ -112,6 +117,12 @@ def cmd_models(args: argparse.Namespace) -> None:
             print(f"  {info.name:<10} {shape:<16} {params:>11,} {exit_params:>12}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report, written_text
+
+    print(f"wrote {written_text(write_report(args.folder))}")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from .runner import run_scenario
 
@@ -134,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        {"run": cmd_run, "validate": cmd_validate, "profile": cmd_profile, "models": cmd_models}[args.command](args)
+        {"run": cmd_run, "validate": cmd_validate, "profile": cmd_profile, "models": cmd_models,
+         "report": cmd_report}[args.command](args)
     except UserError as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2

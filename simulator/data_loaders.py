@@ -75,28 +75,28 @@ _LAYOUTS = {
             ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
             ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
             ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
-        "install it with `apt-get install dataset-fashion-mnist`, use download=True (`download: true`), or put the "
-        "four IDX files (train-images-idx3-ubyte.gz, ...) in one of those folders"),
+        "install it with `apt-get install dataset-fashion-mnist`, set `accuracy.download: true` where a "
+        "network exists, or put the four IDX files (train-images-idx3-ubyte.gz, ...) in one of those folders"),
     "cifar10": _Layout(
         "cifar-10-batches-py",
         {"train": tuple((f"data_batch_{i}",) for i in range(1, 6)), "test": (("test_batch",),)},
         (("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
           "c58f30108f718f92721af3b95e74349a"),),
-        "use download=True (`download: true`) or extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-        "into {data}"),
+        "set `accuracy.download: true` where a network exists or extract "
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into {data}"),
     "cifar100": _Layout(
         "cifar-100-python", {"train": (("train",),), "test": (("test",),)},
         (("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
           "eb9058c3a382ffc7106e4002c42a8d85"),),
-        "use download=True (`download: true`) or extract https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz "
-        "into {data}"),
+        "set `accuracy.download: true` where a network exists or extract "
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into {data}"),
     "tiny-imagenet": _Layout(
         "tiny-imagenet-200",
         {"train": (("wnids.txt",), ("train",)), "test": (("wnids.txt",), ("val/val_annotations.txt",))},
         (("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip",
           "90528d7ca1a48142e341f4ef8d21d0de"),),
-        "unzip http://cs231n.stanford.edu/tiny-imagenet-200.zip into {data} or use download=True "
-        "(`download: true`)"),
+        "unzip http://cs231n.stanford.edu/tiny-imagenet-200.zip into {data} or set `accuracy.download: true` "
+        "where a network exists"),
 }
 
 

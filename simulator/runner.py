@@ -196,4 +196,7 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
     written = f"{csv_path} ({len(table)} rows)" + (f", {training_path}" if train else "")
     print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
+    from .report import write_report, written_text
+
+    print(f"wrote the report: {written_text(write_report(scenario.output_dir))}")
     return table

@@ -1,0 +1,58 @@
+"""The comparison report of a scenario run: report.html, report.md and six PNG figures.
+
+    write_report(folder)  read a run folder (results.csv, trace.csv, backlog.csv, epochs.csv,
+                          scenario.json, training.csv if trained), draw the figures, write
+                          the report beside them; every file written whole or not at all
+
+Every scenario run calls it at the end; `simulate report FOLDER` calls it on saved results.
+Each figure function returns a ReportFigure whose `data` is exactly what it plotted.
+"""
+from pathlib import Path
+
+from ..io import atomic_write_text
+from .accuracy_figure import fig_time_to_accuracy
+from .data import RunData, load_run
+from .document import report_blocks, to_html, to_markdown
+from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
+from .style import METHOD_COLOURS, ReportFigure, write_bytes_atomic
+from .trace_figures import fig_backlog, fig_timeline
+
+FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes)
+
+__all__ = ["FIGURES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
+           "write_report", "written_text"]
+
+
+def draw_figures(run: RunData) -> list[ReportFigure]:
+    return [draw(run) for draw in FIGURES]
+
+
+def write_report(folder: str | Path) -> list[Path]:
+    """Draw the report of the run in `folder`; return the paths written (PNGs, report.md, report.html).
+
+    A figure that cannot be drawn (e.g. no training.csv) is replaced by a note in the report,
+    and a stale PNG of it from an earlier run is removed.
+    """
+    run = load_run(folder)
+    figures = draw_figures(run)
+    written = []
+    for figure in figures:
+        path = run.folder / figure.file_name
+        if figure.png is None:
+            path.unlink(missing_ok=True)
+            continue
+        write_bytes_atomic(path, figure.png)
+        written.append(path)
+    blocks = report_blocks(run, figures)
+    for name, text in (("report.md", to_markdown(blocks)), ("report.html", to_html(blocks))):
+        atomic_write_text(run.folder / name, text)
+        written.append(run.folder / name)
+    return written
+
+
+def written_text(paths: list[Path]) -> str:
+    """'reports/x/: report.html, report.md, fig_....png' for the terminal."""
+    folders = {str(p.parent) for p in paths}
+    if len(folders) != 1:
+        return ", ".join(map(str, paths))
+    return f"{folders.pop()}/: " + ", ".join(p.name for p in sorted(paths, key=lambda p: p.suffix == ".png"))

@@ -1,0 +1,113 @@
+"""The saved outputs of one scenario run, read back for the report.
+
+A report is drawn only from the files a run leaves in its folder (`simulator/outputs.py`):
+results.csv (one row per model x method x uplink rate), trace.csv, backlog.csv, epochs.csv,
+scenario.json and, when the run trained, training.csv. `load_run` checks that they are there
+and have the columns the figures read, so a bad folder is one line naming the file.
+"""
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+
+METHOD_ORDER = ("full_cloud", "split_learning", "hierarchical")
+THREE_G_MBPS = 1.0  # a 3G-class uplink; the report's "typical low rate" is the swept rate nearest to it
+
+REQUIRED_COLUMNS = {
+    "results.csv": ["model", "method", "uplink_mbps", "total_time_s", "reduction_vs_split_learning",
+                    "reduction_vs_full_cloud", "bytes_up", "bytes_down", "raw_bytes_sent", "final_accuracy",
+                    "early_exit_accuracy"],
+    "trace.csv": ["model", "method", "uplink_mbps", "resource", "what", "batch", "start_s", "end_s"],
+    "backlog.csv": ["model", "method", "uplink_mbps", "time_s", "backlog"],
+    "epochs.csv": ["model", "method", "uplink_mbps", "epoch", "end_s"],
+    "training.csv": ["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"],
+}
+SCENARIO_KEYS = ("name", "methods", "workload", "edge", "cloud", "network", "accuracy")
+
+
+@dataclass
+class RunData:
+    """One run folder's tables; `training` is None when the run did not train."""
+
+    folder: Path
+    scenario: dict
+    results: pd.DataFrame
+    trace: pd.DataFrame
+    backlog: pd.DataFrame
+    epochs: pd.DataFrame
+    training: pd.DataFrame | None
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods present in results.csv, in the canonical order (the palette's)."""
+        present = set(self.results.method)
+        return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(self.results.model))
+
+    @property
+    def rates_mbps(self) -> list[float]:
+        return sorted(set(self.results.uplink_mbps))
+
+
+def read_csv(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise UserError(f"{folder}: not a scenario run folder ({name} is missing; run `simulate SCENARIO.yaml`)") \
+            from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
+    if missing:
+        raise UserError(f"{path}: missing column {missing[0]!r} (written by another version? run the scenario again)")
+    if "uplink_mbps" in table.columns:
+        table["uplink_mbps"] = table.uplink_mbps.astype(float)
+    return table
+
+
+def read_scenario(folder: Path) -> dict:
+    path = folder / "scenario.json"
+    try:
+        scenario = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{folder}: not a scenario run folder (scenario.json is missing; run `simulate "
+                        "SCENARIO.yaml`)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k in SCENARIO_KEYS if not isinstance(scenario, dict) or k not in scenario]
+    if missing:
+        raise UserError(f"{path}: missing key {missing[0]!r}")
+    return scenario
+
+
+def load_run(folder: str | Path) -> RunData:
+    """Read a run folder; a missing folder or file is a UserError naming it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder (expected a scenario's output folder, e.g. reports/low_bitrate)")
+    results = read_csv(folder, "results.csv")
+    if results.empty:
+        raise UserError(f"{folder / 'results.csv'}: no rows")
+    scenario = read_scenario(folder)
+    tables = {name: read_csv(folder, f"{name}.csv") for name in ("trace", "backlog", "epochs")}
+    training = read_csv(folder, "training.csv") if (folder / "training.csv").exists() else None
+    return RunData(folder=folder, scenario=scenario, results=results, training=training, **tables)
+
+
+def nearest_rate(rates_mbps: list[float], target_mbps: float = THREE_G_MBPS) -> float:
+    """The swept rate nearest to `target_mbps` on a log scale (ties: the lower rate)."""
+    return min(sorted(rates_mbps), key=lambda r: abs(math.log(r / target_mbps)))
+
+
+def chosen_rates(rates_mbps: list[float]) -> list[float]:
+    """Lowest, 3G-class (nearest 1 Mbit/s) and highest rate, without repeats, ascending."""
+    rates = sorted(rates_mbps)
+    return sorted({rates[0], nearest_rate(rates), rates[-1]})
