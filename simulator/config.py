@@ -72,8 +72,11 @@ def build(tp: Any, value: Any, file: str, key: str) -> Any:
         return value
     if origin is list:
         (item,) = typing.get_args(tp)
-        items = value if isinstance(value, list) else [value] if value is not None and not isinstance(value, dict) else None
-        if items is None:
+        if isinstance(value, list):
+            items = value
+        elif value is not None and not isinstance(value, dict):
+            items = [value]  # a single value stands for a one-item list (uplink_mbps: 1.0)
+        else:
             raise bad()
         return [build(item, v, file, f"{key}[{i}]") for i, v in enumerate(items)]
     if origin is dict:

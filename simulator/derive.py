@@ -26,9 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UserError
-from .profile import DeviceInfo, Profile
+from .profile import FP32_BYTES, DeviceInfo, Profile
 
-FP32_BYTES = 4
 DATASHEET_KEYS = ("name", "kind", "peak_flops", "memory_bandwidth_bytes_s", "memory_mb", "compute_efficiency",
                   "memory_efficiency", "overhead_ms_per_kernel_group", "source")
 

@@ -16,6 +16,7 @@ from .errors import UserError
 SCHEMA_VERSION = 1
 SOURCES = ("measured", "derived")
 DEVICE_KINDS = ("cpu", "cuda")
+FP32_BYTES = 4  # every tensor and parameter size in a profile is counted in fp32
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,8 @@ from tqdm import tqdm
 from .datasets import get_dataset_spec
 from .errors import UserError
 from .models import build_model, early_exit_head
-from .profile import DeviceInfo, ExitProfile, LayerProfile, Profile
+from .profile import FP32_BYTES, DeviceInfo, ExitProfile, LayerProfile, Profile
 from .torch_device import resolve_device
-
-FP32_BYTES = 4
-
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
@@ -102,19 +99,20 @@ def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
     Backward starts from `loss_fn(output)` when given (a classifier), else from a random
     gradient of the output's shape (an inner block).
     """
-    def backward_of(out: torch.Tensor) -> None:
-        if loss_fn is None:
-            out.backward(grad)
-        else:
-            loss_fn(out).backward()
+    def forward() -> tuple[torch.Tensor, torch.Tensor]:
+        out = module(x)
+        return out, (out if loss_fn is None else loss_fn(out))
 
-    out = module(x)
-    grad = torch.randn_like(out)
-    fwd_flops = count_flops(lambda: module(x) if loss_fn is None else loss_fn(module(x)))
-    graph = module(x)
-    bwd_flops = count_flops(lambda: backward_of(graph))
-    fwd_ms, fwd_iqr = timer.measure(lambda: None, lambda _: module(x) if loss_fn is None else loss_fn(module(x)))
-    bwd_ms, bwd_iqr = timer.measure(lambda: module(x), backward_of)
+    def backward_of(target: torch.Tensor) -> None:
+        target.backward(grad if loss_fn is None else None)
+
+    with FlopCounterMode(display=False) as counter:  # one untimed forward: the output and its FLOPs
+        out, target = forward()
+    fwd_flops = int(counter.get_total_flops())
+    grad = torch.randn_like(out) if loss_fn is None else None
+    bwd_flops = count_flops(lambda: backward_of(target))
+    fwd_ms, fwd_iqr = timer.measure(lambda: None, lambda _: forward())
+    bwd_ms, bwd_iqr = timer.measure(lambda: forward()[1], backward_of)
     optimizer = make_optimizer(module)
     step_ms, _ = timer.measure(lambda: None, lambda _: optimizer.step())
     module.zero_grad(set_to_none=True)

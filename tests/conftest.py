@@ -1,5 +1,6 @@
 import contextlib
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,13 @@ import torch
 from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+# Real-data tests skip on a developer machine without Debian's dataset-fashion-mnist, but
+# never in CI, which installs it: there a missing dataset must fail, not pass silently.
+needs_fashion_mnist = pytest.mark.skipif(
+    not FASHION_MNIST.is_dir() and not os.environ.get("CI"),
+    reason=f"{FASHION_MNIST} absent (apt-get install dataset-fashion-mnist; CI installs it)")
 
 # Tests share two cores with nothing else; one intra-op thread keeps them predictable.
 torch.set_num_threads(1)

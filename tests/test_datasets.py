@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import simulator.data_loaders as dl
+from conftest import FASHION_MNIST, needs_fashion_mnist
 from simulator.batching import PREPROCESS, BatchLoader, get_preprocess, subset
 from simulator.data_loaders import ImageSet, load_dataset
 from simulator.errors import UserError
@@ -258,14 +259,11 @@ def test_unknown_dataset_or_split_is_a_user_error(tmp_path):
         load_dataset("cifar10", "val")
 
 
-REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason=f"{REAL_FASHION} absent (apt-get install dataset-fashion-mnist)")
+@needs_fashion_mnist
 def test_real_debian_fashion_mnist_has_the_published_sizes_and_statistics(monkeypatch):
-    monkeypatch.setattr(dl, "DEBIAN_FASHION_MNIST", REAL_FASHION)
+    monkeypatch.setattr(dl, "DEBIAN_FASHION_MNIST", FASHION_MNIST)
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
-    assert train.source == REAL_FASHION
+    assert train.source == FASHION_MNIST
     assert train.images.shape == (60_000, 1, 28, 28) and test.images.shape == (10_000, 1, 28, 28)
     assert torch.bincount(train.labels).tolist() == [6000] * 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10

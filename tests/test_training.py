@@ -1,7 +1,6 @@
 """Real training semantics of the three methods, link codecs, the cache, and a run that learns."""
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -9,16 +8,13 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, assert_user_error
+from conftest import ROOT, assert_user_error, needs_fashion_mnist
 from simulator.accuracy import TrainingCache, TrainingRun, scenario_accuracy
 from simulator.codecs import CODECS, decode, encode, encoded_bytes, roundtrip
 from simulator.models import build_model
 from simulator.scenario import load_scenario
 from simulator.training import MethodTrainer, OptimizerConfig
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-needs_fashion_mnist = pytest.mark.skipif(not FASHION.is_dir() and not os.environ.get("CI"),
-                                         reason="Debian's dataset-fashion-mnist is not installed (CI installs it)")
 
 
 def batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
