@@ -150,15 +150,23 @@ class TrainingCache:
 
 # ---- a scenario's training runs ---------------------------------------------------------------
 
-def training_runs(scenario) -> dict[tuple[str, str], TrainingRun]:
-    """(model, method) -> the canonical TrainingRun giving that row's accuracy."""
+RowKey = tuple[str, str, str]  # (model, method, split) of results.csv rows; split is "" for full_cloud
+
+
+def run_settings(scenario) -> dict:
+    """The TrainingRun fields every run of a scenario shares (from its `accuracy` section)."""
     a, w = scenario.accuracy, scenario.workload
     optimizer = OptimizerConfig(lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule)
-    common = dict(dataset=a.dataset or w.dataset, width=a.width, epochs=a.epochs, train_subset=a.train_subset,
-                  test_subset=a.test_subset, batch_size=a.batch_size or w.batch_size, optimizer=optimizer,
-                  seed=scenario.seed if a.seed is None else a.seed, device=a.device)
-    return {(m.name, method): TrainingRun.of(m.name, method, m.split, scenario.network.codec, **common)
-            for m in w.models for method in scenario.methods}
+    return dict(dataset=a.dataset or w.dataset, width=a.width, epochs=a.epochs, train_subset=a.train_subset,
+                test_subset=a.test_subset, batch_size=a.batch_size or w.batch_size, optimizer=optimizer,
+                seed=scenario.seed if a.seed is None else a.seed, device=a.device)
+
+
+def training_runs(scenario, rows: list[RowKey]) -> dict[RowKey, TrainingRun]:
+    """(model, method, split) -> the canonical TrainingRun giving that row's accuracy."""
+    common = run_settings(scenario)
+    return {(model, method, split): TrainingRun.of(model, method, split, scenario.network.codec, **common)
+            for model, method, split in rows}
 
 
 def proxy_note(scenario) -> str:
@@ -202,22 +210,41 @@ def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
             BatchLoader(test_set, 256, False, run.seed, device))
 
 
-def scenario_accuracy(scenario, progress: bool = True,
-                      cache: TrainingCache | None = None) -> dict[tuple[str, str], TrainingResult]:
-    """Train (or reuse from the cache) every run the scenario needs; all CPU cores are used."""
-    cache = cache or TrainingCache()
-    runs = training_runs(scenario)
-    results: dict[TrainingRun, TrainingResult] = {}
-    data = None
-    torch.set_num_threads(os.cpu_count() or 1)
-    for run in dict.fromkeys(runs.values()):  # unique, in order
-        cached = cache.get(run)
-        if cached is not None:
-            results[run] = cached
-            continue
-        if data is None:  # the data is the same for every run of a scenario
-            data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed,
-                             scenario.accuracy.data_root, scenario.accuracy.download)
-        results[run] = train(run, *batch_loaders(run, *data), progress=progress)
-        cache.put(results[run])
-    return {key: results[run] for key, run in runs.items()}
+class Trainer:
+    """Trains (or reuses from the cache) a scenario's runs on demand; the data is loaded once."""
+
+    def __init__(self, scenario, progress: bool = True, cache: TrainingCache | None = None):
+        self.scenario, self.progress, self.cache = scenario, progress, cache or TrainingCache()
+        self.results: dict[TrainingRun, TrainingResult] = {}
+        self.data = None
+
+    def result(self, run: TrainingRun) -> TrainingResult:
+        if run not in self.results:
+            cached = self.cache.get(run)
+            if cached is None:
+                if self.data is None:  # the data is the same for every run of a scenario
+                    a = self.scenario.accuracy
+                    self.data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed, a.data_root,
+                                          a.download)
+                torch.set_num_threads(os.cpu_count() or 1)
+                cached = train(run, *batch_loaders(run, *self.data), progress=self.progress)
+                self.cache.put(cached)
+            self.results[run] = cached
+        return self.results[run]
+
+
+def fixed_rows(scenario) -> list[RowKey]:
+    """The result rows of a scenario whose models all have a fixed separation point."""
+    if any(m.split == "auto" for m in scenario.workload.models):
+        raise ValueError("a model has split: auto; pass the rows of its chosen points")
+    return [(m.name, method, "" if method == "full_cloud" else m.split)
+            for m in scenario.workload.models for method in scenario.methods]
+
+
+def scenario_accuracy(scenario, rows: list[RowKey] | None = None, progress: bool = True,
+                      cache: TrainingCache | None = None, trainer: Trainer | None = None) -> dict[RowKey, TrainingResult]:
+    """Train (or reuse from the cache) every run the result rows need (default: `fixed_rows`);
+    all CPU cores are used."""
+    trainer = trainer or Trainer(scenario, progress, cache)
+    rows = fixed_rows(scenario) if rows is None else rows
+    return {key: trainer.result(run) for key, run in training_runs(scenario, rows).items()}

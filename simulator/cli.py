@@ -2,6 +2,7 @@
 
     simulate SCENARIO.yaml              run a scenario (same as `simulate run SCENARIO.yaml`)
     simulate validate SCENARIO.yaml     check a scenario without running it
+    simulate split SCENARIO.yaml        the per-point table and the separation point chosen
     simulate profile ...                measure a per-layer profile on this machine
     simulate profile --derive DEVICE    derive a profile for a device from its datasheet
     simulate models                     list models, blocks, separation points, exit sizes
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-COMMANDS = ("run", "validate", "profile", "models", "report")
+COMMANDS = ("run", "validate", "split", "profile", "models", "report")
 DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
 
 
@@ -42,6 +43,11 @@ def build_parser() -> Parser:
     run.add_argument("--no-train", action="store_true", help="skip real training (accuracy columns stay empty)")
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", help="scenario YAML file")
+    split = sub.add_parser("split", help="per separation point: time, edge memory, bytes sent, accuracy; and the "
+                           "point chosen at each bit rate (split_points.csv, fig_split.png)")
+    split.add_argument("scenario", help="scenario YAML file")
+    split.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    split.add_argument("--no-train", action="store_true", help="choose on time and memory only (accuracy unchecked)")
 
     prof = sub.add_parser("profile", help="measure (or --derive) a per-layer profile",
                           description="Measure a per-layer profile on this machine, or with --derive compute "
@@ -129,6 +135,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train)
 
 
+def cmd_split(args: argparse.Namespace) -> None:
+    from .split_report import run_split
+
+    run_split(args.scenario, progress=not args.no_progress, train=not args.no_train)
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
     from .scenario import load_scenario
 
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        {"run": cmd_run, "validate": cmd_validate, "profile": cmd_profile, "models": cmd_models,
+        {"run": cmd_run, "validate": cmd_validate, "split": cmd_split, "profile": cmd_profile, "models": cmd_models,
          "report": cmd_report}[args.command](args)
     except UserError as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)

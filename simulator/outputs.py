@@ -41,7 +41,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
     """A self-contained description of the scenario for reports."""
     def device(side: str, config, profiles: dict) -> dict:
         return {"name": config.name or next(iter(profiles.values())).device.name,
-                **({"compute": config.compute} if side == "edge" else {}),
+                **({"compute": config.compute, "memory_mb": config.memory_mb} if side == "edge" else {}),
                 "profiles": {model: {"path": config.profiles[model], "source": p.source, "device": p.device.name,
                                      "kind": p.device.kind, "threads": p.device.threads}
                              for model, p in profiles.items()}}
@@ -54,6 +54,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
         "edge": device("edge", scenario.edge, scenario.edge_profiles),
         "cloud": device("cloud", scenario.cloud, scenario.cloud_profiles),
         "network": asdict(scenario.network), "full_cloud": asdict(scenario.full_cloud),
+        "split_search": asdict(scenario.split_search),
         "accuracy": {**asdict(scenario.accuracy), "trained": trained, "proxy": proxy_note(scenario) if trained else ""},
     }
 

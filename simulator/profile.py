@@ -42,6 +42,8 @@ class LayerProfile:
     step_ms: float  # optimizer step over this block's parameters
     fwd_ms_iqr: float = 0.0
     bwd_ms_iqr: float = 0.0
+    saved_bytes: int | None = None  # activations kept for backward that no earlier block keeps (memory.py)
+    bwd_peak_bytes: int | None = None  # rise of allocated memory during this block's backward
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class ExitProfile:
     step_ms: float
     fwd_ms_iqr: float = 0.0
     bwd_ms_iqr: float = 0.0
+    saved_bytes: int | None = None  # activations the head keeps for backward, beyond the edge blocks'
+    bwd_peak_bytes: int | None = None  # rise of allocated memory during the head's backward (loss included)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ here. For every named block it counts forward and backward FLOPs with
 `torch.utils.flop_counter.FlopCounterMode` (convolutions and matrix products; batch norm,
 ReLU and pooling count as 0), times forward, backward and an SGD step, and records the
 output shape and bytes. Then the same for the early-exit head at every separation point.
+For the edge memory model it records what each part keeps for backward (`saved_bytes`, one
+chained forward with saved-tensor hooks) and how far allocated memory rises during its
+backward (`bwd_peak_bytes`); `memory_probe` says how both are measured.
 
 Timing: `warmup` untimed iterations, then `repeats` timed ones; the profile keeps the
 median and the interquartile range. On CUDA every interval is closed by
@@ -16,6 +19,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -27,6 +31,7 @@ from tqdm import tqdm
 from .datasets import get_dataset_spec
 from .errors import UserError
 from .models import build_model, early_exit_head
+from .memory_probe import SavedTensorMeter, allocation_rise_bytes
 from .profile import FP32_BYTES, DeviceInfo, ExitProfile, LayerProfile, Profile
 from .torch_device import resolve_device
 
@@ -116,8 +121,30 @@ def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
     optimizer = make_optimizer(module)
     step_ms, _ = timer.measure(lambda: None, lambda _: optimizer.step())
     module.zero_grad(set_to_none=True)
+    x.grad = None  # gradients are None, as after zero_grad(set_to_none=True) in training
+    bwd_peak = allocation_rise_bytes(backward_of, timer.device, setup=lambda: forward()[1])
+    module.zero_grad(set_to_none=True)
+    x.grad = None
     return dict(out=out.detach(), fwd_flops=fwd_flops, bwd_flops=bwd_flops, fwd_ms=fwd_ms, bwd_ms=bwd_ms,
-                step_ms=step_ms, fwd_ms_iqr=fwd_iqr, bwd_ms_iqr=bwd_iqr, param_bytes=param_bytes(module))
+                step_ms=step_ms, fwd_ms_iqr=fwd_iqr, bwd_ms_iqr=bwd_iqr, param_bytes=param_bytes(module),
+                bwd_peak_bytes=bwd_peak)
+
+
+def saved_activation_bytes(model: nn.Module, heads: dict[str, nn.Module], x: torch.Tensor) -> tuple[list[int], dict[str, int]]:
+    """Bytes each block keeps for backward in one chained forward of the whole model, and
+    each early exit's bytes on top of the blocks up to its separation point (memory_probe)."""
+    meter = SavedTensorMeter(ignore=list(model.parameters()) + [p for h in heads.values() for p in h.parameters()])
+    blocks, exits = [], {}
+    for name in model.block_names:
+        with meter.part():
+            x = model.blocks[name](x)
+        blocks.append(meter.bytes)
+        if name in heads:
+            branch = meter.copy()
+            with branch.part():
+                heads[name](x)
+            exits[name] = branch.bytes
+    return blocks, exits
 
 
 def measure_input_prep_ms(spec_shape: tuple[int, ...], batch_size: int, device: torch.device, timer: Timer) -> float:
@@ -166,7 +193,7 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
     work = [("layer", name) for name in model.block_names] + [("exit", name) for name in model.split_points]
     bar = tqdm(work, desc=f"profile {model_name}/{dataset} on {device.type}", disable=not progress, unit="part")
 
-    layers, exits, outputs = [], [], {}
+    layers, exits, outputs, heads = [], [], {}, {}
     x = torch.randn(batch_size, *spec.input_shape, device=device)
     for index, (kind, name) in enumerate(bar):
         bar.set_postfix_str(f"{kind} {name}")
@@ -179,10 +206,13 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
             layers.append(LayerProfile(name=name, out_shape=list(x.shape), out_bytes=x.numel() * FP32_BYTES,
                                        **result))
         else:
-            head = early_exit_head(model.feature(name), spec.num_classes, width).to(device).train()
+            head = heads[name] = early_exit_head(model.feature(name), spec.num_classes, width).to(device).train()
             result = profile_module(head, outputs[name].detach().requires_grad_(True), timer, loss)
             result.pop("out")
             exits.append(ExitProfile(after=name, **result))
+    saved, exit_saved = saved_activation_bytes(model, heads, torch.randn(batch_size, *spec.input_shape, device=device))
+    layers = [replace(layer, saved_bytes=size) for layer, size in zip(layers, saved)]
+    exits = [replace(head, saved_bytes=exit_saved[head.after]) for head in exits]
     prep_ms = measure_input_prep_ms(spec.input_shape, batch_size, device, timer)
     peak = measure_peak_memory(model, torch.randn(batch_size, *spec.input_shape, device=device), labels, device)
     return Profile(

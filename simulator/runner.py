@@ -10,9 +10,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from .io import atomic_write_text, check_writable
-from .accuracy import TrainingResult, proxy_note, scenario_accuracy
+from .accuracy import RowKey, Trainer, TrainingResult, proxy_note, scenario_accuracy
 from .outputs import scenario_summary, write_run_outputs
-from .scenario import Scenario, load_scenario
+from .scenario import AUTO, Scenario, load_scenario
+from .split_points import SplitSearch, search_splits
 from .sim.costs import LinkSpec, batch_costs
 from .sim.engine import RunResult, RunSpec, simulate
 
@@ -37,9 +38,20 @@ class SweepPoint:
     uplink_mbps: float
 
 
-def sweep_points(scenario: Scenario) -> list[SweepPoint]:
-    return [SweepPoint(m.name, m.split, method, rate)
+def sweep_points(scenario: Scenario, search: SplitSearch | None = None) -> list[SweepPoint]:
+    """Every model x uplink rate x method, at the point `search` chose (default: the fixed splits)."""
+    def split_of(model: str, rate: float) -> str:
+        return search.split_of(model, rate) if search is not None else fixed_split(scenario, model)
+
+    return [SweepPoint(m.name, split_of(m.name, rate), method, rate)
             for m in scenario.workload.models for rate in scenario.network.uplink_mbps for method in scenario.methods]
+
+
+def fixed_split(scenario: Scenario, model: str) -> str:
+    split = next(m.split for m in scenario.workload.models if m.name == model)
+    if split == AUTO:
+        raise ValueError(f"{model} has split: auto; choose its points first (split_points.search_splits)")
+    return split
 
 
 def run_seed(scenario: Scenario, index: int) -> int:
@@ -91,8 +103,11 @@ def add_reductions(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def simulate_scenario(scenario: Scenario, progress: bool = True) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
-    points = sweep_points(scenario)
+def simulate_scenario(scenario: Scenario, progress: bool = True,
+                      search: SplitSearch | None = None) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
+    if search is None and any(m.split == AUTO for m in scenario.workload.models):
+        search = search_splits(scenario, trainer=None)  # accuracy unchecked
+    points = sweep_points(scenario, search)
     results, rows = {}, []
     for index, point in enumerate(tqdm(points, desc=f"simulate {scenario.name}", unit="run", disable=not progress)):
         results[point] = result = simulate(run_spec(scenario, point, index))
@@ -135,8 +150,13 @@ def format_reduction(reduction: float) -> str:
     return f"{ratio:.1f}x longer" if ratio >= 2 else f"{100 * reduction:+.0f}%"
 
 
-def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[tuple[str, str], TrainingResult]) -> None:
-    """Fill the accuracy columns of every row from its (model, method) training run."""
+def row_keys(table: pd.DataFrame) -> list[RowKey]:
+    """(model, method, split) of every results row: the training run that gives its accuracy."""
+    return list(dict.fromkeys(zip(table.model, table.method, table.split.fillna(""))))
+
+
+def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[RowKey, TrainingResult]) -> None:
+    """Fill the accuracy columns of every row from its (model, method, split) training run."""
     note = proxy_note(scenario)
 
     def columns(result: TrainingResult) -> dict:
@@ -146,19 +166,19 @@ def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[tuple[s
                 "accuracy_train_samples": run.train_subset if run.train_subset is not None else "all",
                 "accuracy_proxy": note, "training_wall_s": sum(e.wall_time_s for e in result.epochs)}
 
-    values = pd.DataFrame([columns(accuracy[(model, method)]) for model, method in zip(table.model, table.method)],
+    values = pd.DataFrame([columns(accuracy[key]) for key in zip(table.model, table.method, table.split.fillna(""))],
                           index=table.index)
     for name in values.columns:
         table[name] = values[name]
 
 
-def training_table(accuracy: dict[tuple[str, str], TrainingResult]) -> pd.DataFrame:
-    """Per-epoch metrics of every (model, method), for time-to-accuracy plots."""
+def training_table(accuracy: dict[RowKey, TrainingResult]) -> pd.DataFrame:
+    """Per-epoch metrics of every (model, method, split) of results.csv, for time-to-accuracy plots."""
     rows = []
-    for (model, method), result in accuracy.items():
+    for (model, method, split), result in accuracy.items():
         run = result.run
         for epoch in result.epochs:
-            rows.append({"model": model, "method": method, "trained_as": run.method, "split": run.split,
+            rows.append({"model": model, "method": method, "trained_as": run.method, "split": split,
                          "codec": run.codec, "dataset": run.dataset, "width": run.width, "epoch": epoch.epoch,
                          "train_loss": epoch.train_loss, "exit_train_loss": epoch.exit_train_loss,
                          "final_accuracy": epoch.final_accuracy, "early_exit_accuracy": epoch.early_exit_accuracy,
@@ -167,7 +187,9 @@ def training_table(accuracy: dict[tuple[str, str], TrainingResult]) -> pd.DataFr
 
 
 def accuracy_summary(table: pd.DataFrame) -> str:
-    wide = table.drop_duplicates(["model", "method"]).set_index(["model", "method"])
+    """Final and early-exit accuracy per model, method and separation point used."""
+    wide = table.assign(split=table.split.fillna("")).drop_duplicates(["model", "method", "split"])
+    wide = wide.set_index(["model", "method", "split"])
     out = pd.DataFrame(index=wide.index)
     out["final accuracy"] = wide.final_accuracy.map(lambda a: f"{100 * a:.1f}%")
     out["early exit (edge alone)"] = wide.early_exit_accuracy.map(lambda a: "-" if math.isnan(a) else f"{100 * a:.1f}%")
@@ -176,27 +198,51 @@ def accuracy_summary(table: pd.DataFrame) -> str:
 
 def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.DataFrame:
     scenario = load_scenario(path)
-    csv_path, training_path = f"{scenario.output_dir}/results.csv", f"{scenario.output_dir}/training.csv"
+    folder = scenario.output_dir
+    csv_path, training_path, split_path = f"{folder}/results.csv", f"{folder}/training.csv", f"{folder}/split_points.csv"
     check_writable(csv_path)
     started = time.perf_counter()
-    table, results = simulate_scenario(scenario, progress)
     train = train and scenario.accuracy.enabled
+    trainer = Trainer(scenario, progress) if train else None
+    has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
+    search = search_splits(scenario, trainer, confirm=not has_hierarchical)
+    table, results = simulate_scenario(scenario, progress, search)
+    if has_hierarchical:
+        confirm_chosen(search, table)
     if train:
-        accuracy = scenario_accuracy(scenario, progress)
+        accuracy = scenario_accuracy(scenario, row_keys(table), trainer=trainer)
         add_accuracy(table, scenario, accuracy)
     print(f"\n{scenario.name}: {scenario.summary()}")
     print("training time (simulated); hier vs X: hierarchical's time reduction (+29% = 29% less time)\n")
     print(summary_table(table))
+    if any(m.split == AUTO for m in scenario.workload.models):
+        print(f"\nseparation points chosen (split: auto):\n\n{choices_text(search)}")
     if train:
         note = proxy_note(scenario)
         print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
         print(accuracy_summary(table))
         atomic_write_text(training_path, training_table(accuracy).to_csv(index=False, float_format="%.10g"))
-    write_run_outputs(scenario.output_dir, results, scenario_summary(scenario, train))
+    write_run_outputs(folder, results, scenario_summary(scenario, train))
+    atomic_write_text(split_path, search.table.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
-    written = f"{csv_path} ({len(table)} rows)" + (f", {training_path}" if train else "")
+    written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if train else "")
     print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
     from .report import write_report, written_text
 
-    print(f"wrote the report: {written_text(write_report(scenario.output_dir))}")
+    print(f"wrote the report: {written_text(write_report(folder))}")
     return table
+
+
+def confirm_chosen(search: SplitSearch, table: pd.DataFrame) -> None:
+    """Fill des_time_s of each chosen point from the sweep's own hierarchical run."""
+    simulated = table[table.method == "hierarchical"].set_index(["model", "uplink_mbps", "split"]).total_time_s
+    chosen = search.table.chosen.astype(bool)
+    keys = list(zip(search.table.model[chosen], search.table.uplink_mbps[chosen], search.table.split[chosen]))
+    search.table.loc[chosen, "des_time_s"] = [simulated.get(key, math.nan) for key in keys]
+
+
+def choices_text(search: SplitSearch) -> str:
+    """One line per model and rate: the chosen point, its edge memory and the reason."""
+    chosen = search.table[search.table.chosen.astype(bool)]
+    return "\n".join(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  {row.split:<9} {row.edge_memory_mb:7.1f} MiB  "
+                     f"{row.reason}" for row in chosen.itertuples())

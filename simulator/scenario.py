@@ -14,12 +14,13 @@ from .profile import Profile
 
 Method = Literal["full_cloud", "split_learning", "hierarchical"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
+AUTO = "auto"  # `split: auto`: the separation point is chosen per bit rate (split_search)
 
 
 @dataclass
 class ModelConfig:
     name: str  # vgg16 | resnet18
-    split: str  # separation point: a block name, e.g. stage2 or layer1_1
+    split: str  # separation point: a block name, e.g. stage2 or layer1_1, or "auto" (split_search)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class EdgeConfig:
     profiles: dict[str, str]  # model name -> profile JSON, measured or derived on the edge device
     compute: Literal["cpu", "gpu"] = "cpu"  # where the edge trains; gpu needs a cuda profile
     name: str = ""  # label for reports; default: the profiles' device name
+    memory_mb: float | None = None  # memory the edge can give to training (MiB); null = no limit
 
 
 @dataclass
@@ -86,6 +88,13 @@ class AccuracyConfig:
 
 
 @dataclass
+class SplitSearchConfig:
+    """How `split: auto` chooses a separation point (README, "Choosing the separation point")."""
+
+    max_accuracy_drop: float = 0.02  # largest allowed drop of final accuracy below full-cloud's (0.02 = 2 points)
+
+
+@dataclass
 class Scenario:
     workload: WorkloadConfig
     edge: EdgeConfig
@@ -94,6 +103,7 @@ class Scenario:
     methods: list[Method] = field(default_factory=lambda: list(METHODS))
     full_cloud: FullCloudConfig = field(default_factory=FullCloudConfig)
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
+    split_search: SplitSearchConfig = field(default_factory=SplitSearchConfig)
     seed: int = 0
     name: str = ""  # default: the file name without .yaml
     output_dir: str = ""  # default: reports/<name>
@@ -155,9 +165,14 @@ def check_values(s: Scenario, file: str) -> None:
             raise UserError(f"{file}: workload.models[{i}].name {model.name!r} is listed twice")
         seen.add(model.name)
         points = build_model(model.name, w.dataset, width=0.0625).split_points
-        if model.split not in points:
+        if model.split != AUTO and model.split not in points:
             raise UserError(f"{file}: workload.models[{i}].split {model.split!r} is not a separation point of "
-                            f"{model.name}; valid: {', '.join(points)}")
+                            f"{model.name}; valid: {AUTO}, {', '.join(points)}")
+    if s.edge.memory_mb is not None:
+        positive(file, "edge.memory_mb", s.edge.memory_mb)
+    if not 0 <= s.split_search.max_accuracy_drop < 1:
+        raise UserError(f"{file}: split_search.max_accuracy_drop must be in [0, 1) (a fraction: 0.02 = 2 points), "
+                        f"got {s.split_search.max_accuracy_drop}")
     positive(file, "workload.batch_size", w.batch_size)
     positive(file, "workload.epochs", w.epochs)
     if w.train_samples is not None:
@@ -213,7 +228,7 @@ def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str,
                 if getattr(profile, attr) != want:
                     raise UserError(f"{file}: {key}: profile is for {attr} {getattr(profile, attr)!r}, the workload "
                                     f"needs {want!r} (profile another, or derive one)")
-            if model.split not in profile.layer_names:
+            if model.split != AUTO and model.split not in profile.layer_names:
                 raise UserError(f"{file}: {key}: profile has no layer {model.split!r}; valid: "
                                 + ", ".join(profile.layer_names[:-1]))
         loaded.append(profiles)

@@ -23,11 +23,12 @@ from simulator.report.accuracy_figure import fig_time_to_accuracy, simulated_epo
 from simulator.report.data import RunData
 from simulator.report.document import duration_text
 from simulator.report.runtime_figures import fig_bytes, fig_reduction, fig_time_vs_bitrate
+from simulator.report.split_figure import fig_split
 from simulator.report.trace_figures import fig_backlog, fig_timeline
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURE_FILES = ["fig_time_vs_bitrate.png", "fig_reduction.png", "fig_time_to_accuracy.png", "fig_timeline.png",
-                "fig_backlog.png", "fig_bytes.png"]
+                "fig_backlog.png", "fig_bytes.png", "fig_split.png"]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion_mnist = pytest.mark.skipif(not FASHION.is_dir() and not os.environ.get("CI"),
                                          reason="Debian's dataset-fashion-mnist is not installed (CI installs it)")
@@ -100,6 +101,16 @@ def csv(folder: Path, name: str) -> pd.DataFrame:
 @pytest.mark.parametrize("name", [f for f in FIGURE_FILES if f != "fig_time_to_accuracy.png"])
 def test_every_figure_is_a_valid_png(folder, name):
     assert_png((folder / name).read_bytes())
+
+
+def test_split_figure_plots_split_points_at_three_rates_with_the_chosen_points(folder):
+    figure = fig_split(load_run(folder))
+    points = pd.read_csv(folder / "split_points.csv")
+    assert sorted(set(figure.data.uplink_mbps)) == [0.5, 1.0, 50.0]
+    drawn = figure.data[figure.data.chosen].set_index(["model", "uplink_mbps"]).split
+    expected = points[points.chosen].set_index(["model", "uplink_mbps"]).split
+    assert drawn.to_dict() == expected.to_dict()
+    assert len(figure.data) == len(points)  # every point at every one of the three rates
 
 
 def test_untrained_run_skips_time_to_accuracy_with_a_note(folder):
@@ -187,7 +198,7 @@ def test_html_embeds_every_figure_and_md_links_every_file(folder):
     parser.feed((folder / "report.html").read_text())
     parser.close()
     drawn = [f for f in FIGURE_FILES if (folder / f).exists()]
-    assert [img["data-file"] for img in parser.sources] == drawn and len(drawn) == 5
+    assert [img["data-file"] for img in parser.sources] == drawn and len(drawn) == 6
     for img in parser.sources:
         prefix, payload = img["src"].split(",", 1)
         assert prefix == "data:image/png;base64"
@@ -195,7 +206,7 @@ def test_html_embeds_every_figure_and_md_links_every_file(folder):
     markdown = (folder / "report.md").read_text()
     for name in drawn:
         assert f"]({name})" in markdown
-    for text in ("| vgg16 | edge | NVIDIA Jetson Orin Nano 8GB (GPU, derived) | derived |", "vgg16 split after stage3",
+    for text in ("| vgg16 | edge | NVIDIA Jetson Orin Nano 8GB (GPU, derived) | derived |", "vgg16 split at the point chosen per bit rate (split: auto)",
                  "hier. vs split learning", "accuracy columns are empty"):
         assert text in markdown
     results = csv(folder, "results.csv").set_index(RUN_KEYS)

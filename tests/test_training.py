@@ -103,6 +103,7 @@ def test_int8_codec_uses_all_levels_and_handles_constants():
 def tiny_scenario(tmp_path: Path, **accuracy) -> Path:
     data = yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
     data["workload"].update(epochs=1, train_samples=320)
+    data["workload"]["models"] = [{"name": "vgg16", "split": "stage3"}, {"name": "resnet18", "split": "layer3_1"}]
     data["network"]["uplink_mbps"] = [1.0, 10.0]
     data["accuracy"] = {"dataset": "fashion-mnist", "width": 0.0625, "epochs": 1, "train_subset": 640,
                         "test_subset": 200, "lr": 0.05, **accuracy}
@@ -118,11 +119,11 @@ def test_a_short_fashion_mnist_run_learns_well_above_chance(tmp_path):
     scenario.methods = ["full_cloud", "hierarchical"]
     scenario.workload.models = scenario.workload.models[:1]  # vgg16
     results = scenario_accuracy(scenario, progress=False, cache=TrainingCache(tmp_path / "cache"))
-    for (model, method), result in results.items():
+    for (model, method, _split), result in results.items():
         assert result.final.final_accuracy > 0.5, (method, result.final)  # chance is 0.1
         assert len(result.epochs) == 2 and result.final.wall_time_s > 0
-    assert results[("vgg16", "hierarchical")].final.early_exit_accuracy > 0.5
-    assert math.isnan(results[("vgg16", "full_cloud")].final.early_exit_accuracy)
+    assert results[("vgg16", "hierarchical", "stage3")].final.early_exit_accuracy > 0.5
+    assert math.isnan(results[("vgg16", "full_cloud", "")].final.early_exit_accuracy)
 
 
 @needs_fashion_mnist
@@ -150,7 +151,7 @@ def test_cache_is_reused_and_survives_an_interrupt(tmp_path, monkeypatch):
     assert all(result.cached for result in again.values())
     assert {k: v.epochs for k, v in first.items()} == {k: v.epochs for k, v in again.items()}
     # split learning over fp32 shares full-cloud's run; a different codec would not
-    assert first[("vgg16", "split_learning")].run == first[("vgg16", "full_cloud")].run
+    assert first[("vgg16", "split_learning", "stage3")].run == first[("vgg16", "full_cloud", "")].run
 
 
 def test_training_run_key_covers_what_matters():

@@ -1,7 +1,8 @@
-"""The comparison report of a scenario run: report.html, report.md and six PNG figures.
+"""The comparison report of a scenario run: report.html, report.md and seven PNG figures.
 
     write_report(folder)  read a run folder (results.csv, trace.csv, backlog.csv, epochs.csv,
-                          scenario.json, training.csv if trained), draw the figures, write
+                          scenario.json, split_points.csv, training.csv if trained), draw the
+                          figures, write
                           the report beside them; every file written whole or not at all
 
 Every scenario run calls it at the end; `simulate report FOLDER` calls it on saved results.
@@ -14,10 +15,11 @@ from .accuracy_figure import fig_time_to_accuracy
 from .data import RunData, load_run
 from .document import report_blocks, to_html, to_markdown
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
+from .split_figure import fig_split
 from .style import METHOD_COLOURS, ReportFigure, write_bytes_atomic
 from .trace_figures import fig_backlog, fig_timeline
 
-FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes)
+FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split)
 
 __all__ = ["FIGURES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
            "write_report", "written_text"]

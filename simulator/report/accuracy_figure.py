@@ -22,16 +22,25 @@ def simulated_epoch(epoch: int, trained_epochs: int, simulated_epochs: int) -> i
     return max(1, min(simulated_epochs, math.floor(epoch * simulated_epochs / trained_epochs + 0.5)))
 
 
+def split_key(table: pd.DataFrame) -> pd.Series:
+    """The separation point as a join key ("" for full-cloud, whose CSV cell is empty)."""
+    return table.split.fillna("").astype(str) if "split" in table else pd.Series("", index=table.index)
+
+
 def time_to_accuracy_data(run: RunData, rates_mbps: list[float]) -> pd.DataFrame:
     """One row per (model, method, rate, training epoch): accuracies and the simulated time_s."""
     simulated_epochs = int(run.scenario["workload"]["epochs"])
     training = run.training[run.training.method.isin(run.methods)]
-    trained_epochs = training.groupby(["model", "method"]).epoch.transform("max")
-    placed = training[["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"]].assign(
+    training = training.assign(split=split_key(training))
+    trained_epochs = training.groupby(["model", "method", "split"]).epoch.transform("max")
+    placed = training[["model", "method", "split", "epoch", "final_accuracy", "early_exit_accuracy"]].assign(
         sim_epoch=[simulated_epoch(e, n, simulated_epochs) for e, n in zip(training.epoch, trained_epochs)])
     ends = run.epochs[run.epochs.uplink_mbps.isin(rates_mbps)].rename(columns={"epoch": "sim_epoch",
                                                                                 "end_s": "time_s"})
-    data = placed.merge(ends, on=["model", "method", "sim_epoch"], how="inner")
+    # the point each (model, method) used at each rate (split: auto may choose another per rate)
+    splits = run.results[["model", "method", "uplink_mbps"]].assign(split=split_key(run.results))
+    ends = ends.merge(splits, on=["model", "method", "uplink_mbps"], how="inner")
+    data = placed.merge(ends, on=["model", "method", "split", "sim_epoch"], how="inner")
     columns = ["model", "method", "uplink_mbps", "epoch", "sim_epoch", "time_s", "final_accuracy",
                "early_exit_accuracy"]
     return data[columns].sort_values(["model", "uplink_mbps", "method", "epoch"]).reset_index(drop=True)

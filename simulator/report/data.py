@@ -2,7 +2,7 @@
 
 A report is drawn only from the files a run leaves in its folder (`simulator/outputs.py`):
 results.csv (one row per model x method x uplink rate), trace.csv, backlog.csv, epochs.csv,
-scenario.json and, when the run trained, training.csv. `load_run` checks that they are there
+scenario.json, split_points.csv and, when the run trained, training.csv. `load_run` checks that they are there
 and have the columns the figures read, so a bad folder is one line naming the file.
 """
 import json
@@ -25,6 +25,8 @@ REQUIRED_COLUMNS = {
     "backlog.csv": ["model", "method", "uplink_mbps", "time_s", "backlog"],
     "epochs.csv": ["model", "method", "uplink_mbps", "epoch", "end_s"],
     "training.csv": ["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"],
+    "split_points.csv": ["model", "uplink_mbps", "split", "chosen", "hierarchical_time_s", "edge_memory_mb",
+                         "memory_budget_mb", "fits_memory"],
 }
 SCENARIO_KEYS = ("name", "methods", "workload", "edge", "cloud", "network", "accuracy")
 
@@ -40,6 +42,7 @@ class RunData:
     backlog: pd.DataFrame
     epochs: pd.DataFrame
     training: pd.DataFrame | None
+    split_points: pd.DataFrame | None = None  # absent in folders written before the split search
 
     @property
     def methods(self) -> list[str]:
@@ -98,8 +101,9 @@ def load_run(folder: str | Path) -> RunData:
         raise UserError(f"{folder / 'results.csv'}: no rows")
     scenario = read_scenario(folder)
     tables = {name: read_csv(folder, f"{name}.csv") for name in ("trace", "backlog", "epochs")}
-    training = read_csv(folder, "training.csv") if (folder / "training.csv").exists() else None
-    return RunData(folder=folder, scenario=scenario, results=results, training=training, **tables)
+    optional = {name: read_csv(folder, f"{name}.csv") if (folder / f"{name}.csv").exists() else None
+                for name in ("training", "split_points")}
+    return RunData(folder=folder, scenario=scenario, results=results, **optional, **tables)
 
 
 def nearest_rate(rates_mbps: list[float], target_mbps: float = THREE_G_MBPS) -> float:

@@ -40,7 +40,8 @@ def scenario_blocks(run: RunData) -> list:
     s, w, n, a = run.scenario, run.scenario["workload"], run.scenario["network"], run.scenario["accuracy"]
     downlink = (f"{n['downlink_mbps']:g} Mbit/s" if n.get("downlink_mbps") is not None
                 else f"{n.get('downlink_ratio', 1):g} x uplink")
-    models = ", ".join(f"{m['name']} split after {m['split']}" for m in w["models"])
+    models = ", ".join(f"{m['name']} split after {m['split']}" if m["split"] != "auto"
+                       else f"{m['name']} split at the point chosen per bit rate (split: auto)" for m in w["models"])
     upload = s.get("full_cloud", {}).get("raw_upload", "once").replace("_", " ")
     rows = [["edge device", f"{s['edge']['name']} (trains on its {s['edge'].get('compute', 'cpu').upper()})"],
             ["cloud device", s["cloud"]["name"]],
@@ -87,20 +88,35 @@ def results_blocks(run: RunData) -> list:
             ("p", "Simulated training time per method (hierarchical's reduction: +29% = 29% less time than the "
                   "baseline). `results.csv` beside this report is the machine-readable truth, with every column."),
             ("table", header, rows),
-            ("p", "Data and accuracy per method (bytes are the same at every bit rate; accuracy from the real "
-                  "training run described above)." if run.scenario["accuracy"].get("trained") else
-                  "Data per method (the same at every bit rate; no accuracy: this run did not train)."),
+            ("p", f"Data and accuracy per method at {rate:g} Mbit/s (accuracy from the real training run described "
+                  "above)." if run.scenario["accuracy"].get("trained") else
+                  f"Data per method at {rate:g} Mbit/s (no accuracy: this run did not train)."),
             ("table", ["model", "method", "sent", "of which raw data", "received", "final accuracy",
                        "early exit (edge alone)"], method_rows)]
 
 
+def split_blocks(run: RunData) -> list:
+    """The separation point at each model and rate, its edge memory and why it was chosen."""
+    if run.split_points is None:
+        return []
+    chosen = run.split_points[run.split_points.chosen.astype(bool)]
+    rows = [[row.model, f"{row.uplink_mbps:g}", row.split,
+             "-" if not math.isfinite(row.edge_memory_mb) else f"{row.edge_memory_mb:.1f} MiB", row.reason]
+            for row in chosen.itertuples()]
+    return [("h2", "Separation points"),
+            ("p", "The point hierarchical training (and split learning) used at each bit rate. `split_points.csv` "
+                  "has every point's time, memory, bytes and accuracy."),
+            ("table", ["model", "uplink (Mbit/s)", "split after", "edge memory", "why"], rows)]
+
+
 def report_blocks(run: RunData, figures: list[ReportFigure]) -> list:
     blocks = [("h1", f"{run.scenario['name']}: edge-cloud training comparison")]
-    blocks += scenario_blocks(run) + results_blocks(run) + [("h2", "Figures")]
+    blocks += scenario_blocks(run) + results_blocks(run) + split_blocks(run) + [("h2", "Figures")]
     for number, figure in enumerate(figures, start=1):
         blocks.append(("h3", f"{number}. {figure.title}"))
         blocks.append(("figure", figure) if figure.png is not None else ("note", figure.note))
-    blocks.append(("p", "Drawn from results.csv, training.csv, trace.csv, backlog.csv, epochs.csv and scenario.json; "
+    blocks.append(("p", "Drawn from results.csv, training.csv, split_points.csv, trace.csv, backlog.csv, epochs.csv "
+                        "and scenario.json; "
                         f"`simulate report {run.folder}` redraws it without simulating again."))
     return blocks
 

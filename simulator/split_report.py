@@ -1,0 +1,62 @@
+"""`simulate split SCENARIO.yaml`: the per-point table, the choice at every bit rate and why.
+
+Writes `<output_dir>/split_points.csv` (`split_points.SPLIT_COLUMNS`) and `fig_split.png`, each
+whole or not at all, and prints, per model, a table of points x bit rates (the chosen point's
+time marked with *) followed by one line per rate with the reason.
+"""
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .accuracy import Trainer, proxy_note
+from .io import atomic_write_text, check_writable
+from .runner import choices_text, format_duration
+from .scenario import load_scenario
+from .split_points import SplitSearch, search_splits
+
+
+def percent(value: float) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
+
+
+def points_text(table: pd.DataFrame, model: str) -> str:
+    """Rows: separation points; columns: memory, bytes/sample, accuracy, then time at each rate."""
+    rows = table[table.model == model]
+    first = rows.drop_duplicates("split").set_index("split")
+    out = pd.DataFrame(index=first.index)
+    out["edge MiB"] = first.edge_memory_mb.map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    out["KB/sample up"] = (first.bytes_up_per_sample / 1e3).map(lambda v: f"{v:.2f}")
+    out["exit acc"] = first.early_exit_accuracy.map(percent)
+    out["final acc"] = first.final_accuracy.map(percent)
+    out["drop"] = first.accuracy_drop.map(lambda v: "-" if pd.isna(v) else f"{100 * v:+.1f}")
+    for rate, group in rows.groupby("uplink_mbps", sort=True):
+        group = group.set_index("split")
+        out[f"{rate:g} Mbit/s"] = [format_duration(t) + ("*" if c else "")
+                                   for t, c in zip(group.hierarchical_time_s, group.chosen.astype(bool))]
+    return out.to_string()
+
+
+def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSearch:
+    from .report.split_figure import write_split_figure
+
+    scenario = load_scenario(path)
+    folder = Path(scenario.output_dir)
+    csv_path = folder / "split_points.csv"
+    check_writable(str(csv_path))
+    train = train and scenario.accuracy.enabled
+    search = search_splits(scenario, Trainer(scenario, progress) if train else None)
+    budget = scenario.edge.memory_mb
+    print(f"\n{scenario.name}: hierarchical training time (closed form) per separation point; * = chosen")
+    print(f"edge memory budget: {'none' if budget is None else f'{budget:g} MiB'} (edge.memory_mb); "
+          f"accuracy: {'unchecked' if not train else 'max drop %.1f points vs full-cloud (split_search.max_accuracy_drop); %s' % (100 * scenario.split_search.max_accuracy_drop, proxy_note(scenario) or 'trained on the workload itself')}")
+    for model in dict.fromkeys(search.table.model):
+        print(f"\n{model}\n{points_text(search.table, model)}")
+    print(f"\nchosen points:\n{choices_text(search)}")
+    chosen = search.table[search.table.chosen.astype(bool)]
+    error = (chosen.des_time_s / chosen.hierarchical_time_s - 1).abs().max()
+    print(f"\nDES check of the chosen points: largest |DES - closed form| / closed form = {error:.2e}")
+    atomic_write_text(csv_path, search.table.to_csv(index=False, float_format="%.10g"))
+    figure = write_split_figure(folder, search.table)
+    print(f"wrote {csv_path} and {figure}")
+    return search
