@@ -19,3 +19,8 @@ for device in jetson-orin-nano raspberry-pi-4 a100; do
     simulate profile --derive "$device" --from "$measured" --out "profiles/${device}_${measured#profiles/${CPU}_}"
   done
 done
+# Real two-process runs (scenarios/emulate_fashion_mnist.yaml): VGG-16 at width 0.25, one thread,
+# the thread count of each emulation worker; then each worker's whole per-batch step (part steps).
+simulate profile --model vgg16 --dataset fashion-mnist --batch-size 32 --device cpu --threads 1 --width 0.25 \
+  --repeats 20 --warmup 3 --no-progress --out profiles/epyc-1t_vgg16_fashion-mnist_w0.25_b32.json
+simulate emulate scenarios/emulate_fashion_mnist.yaml --measure-steps

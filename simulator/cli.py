@@ -7,6 +7,8 @@
     simulate profile --derive DEVICE    derive a profile for a device from its datasheet
     simulate models                     list models, blocks, separation points, exit sizes
     simulate report FOLDER              redraw a run's report from its saved results
+    simulate emulate SCENARIO.yaml      run the methods for real (two processes) against the simulator
+    simulate emulate-worker --role ...  one worker of an emulated run (the cloud side on a server)
 
 Bad input ends with one line on stderr and exit status 2.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-COMMANDS = ("run", "validate", "split", "profile", "models", "report")
+COMMANDS = ("run", "validate", "split", "profile", "models", "report", "emulate", "emulate-worker")
 DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
 
 
@@ -74,7 +76,33 @@ def build_parser() -> Parser:
 
     report = sub.add_parser("report", help="redraw report.html, report.md and the figures from saved results")
     report.add_argument("folder", help="a scenario's output folder, e.g. reports/low_bitrate")
+    add_emulate_parsers(sub)
     return parser
+
+
+def add_emulate_parsers(sub) -> None:
+    emulate = sub.add_parser("emulate", help="run each method for real as an edge and a cloud process; compare "
+                             "with the simulator (validation.csv)")
+    emulate.add_argument("scenario", help="scenario YAML file")
+    emulate.add_argument("--uplink-mbps", type=float, nargs="+", help="uplink rates (default: the scenario's)")
+    emulate.add_argument("--batches", type=int, default=200, help="batches per run (default 200)")
+    emulate.add_argument("--cloud", metavar="HOST:PORT", help="a cloud worker started with `emulate-worker --role "
+                         "cloud` (default: start one on loopback)")
+    emulate.add_argument("--timeout-s", type=float, default=60.0, help="longest wait for the peer: connecting, one "
+                         "message (default 60)")
+    emulate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    emulate.add_argument("--measure-steps", action="store_true", help="only time each worker's whole per-batch "
+                         "step here (part steps, beside the edge profile); no runs")
+    worker = sub.add_parser("emulate-worker", help="one worker of `simulate emulate` (run the cloud side on a server)")
+    worker.add_argument("scenario", help="scenario YAML file (the same as the edge's)")
+    worker.add_argument("--role", choices=["edge", "cloud"], required=True)
+    worker.add_argument("--listen", metavar="HOST:PORT", help="cloud: address and port to wait for the edge on")
+    worker.add_argument("--cloud", metavar="HOST:PORT", help="edge: the cloud worker's address")
+    worker.add_argument("--uplink-mbps", type=float, nargs="+", default=[], help="edge: uplink rates")
+    worker.add_argument("--batches", type=int, default=200, help="edge: batches per run")
+    worker.add_argument("--result", help="edge: file to append one JSON line per run to")
+    worker.add_argument("--timeout-s", type=float, default=60.0, help="longest wait for the peer (default 60)")
+    worker.add_argument("--no-progress", action="store_true")
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -129,6 +157,28 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {written_text(write_report(args.folder))}")
 
 
+def cmd_emulate(args: argparse.Namespace) -> None:
+    from .emulation.launcher import emulate
+
+    if args.measure_steps:
+        from .emulation.part_steps import measure_like_the_workers
+
+        measure_like_the_workers(args.scenario)
+        return
+    emulate(args.scenario, args.uplink_mbps, args.batches, args.cloud, args.timeout_s, progress=not args.no_progress)
+
+
+def cmd_emulate_worker(args: argparse.Namespace) -> None:
+    from .emulation.launcher import worker_main
+
+    address = args.listen if args.role == "cloud" else args.cloud
+    if address is None:
+        raise UserError(f"emulate-worker --role {args.role}: {'--listen' if args.role == 'cloud' else '--cloud'} "
+                        f"HOST:PORT is required")
+    worker_main(args.role, args.scenario, address, args.uplink_mbps, args.batches, args.result, args.timeout_s,
+                progress=not args.no_progress)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from .runner import run_scenario
 
@@ -158,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         {"run": cmd_run, "validate": cmd_validate, "split": cmd_split, "profile": cmd_profile, "models": cmd_models,
-         "report": cmd_report}[args.command](args)
+         "report": cmd_report, "emulate": cmd_emulate, "emulate-worker": cmd_emulate_worker}[args.command](args)
     except UserError as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.sim import BatchCosts, LinkSpec, RunSpec, simulate
+from simulator.sim.costs import PartSteps
 
 seconds = st.floats(min_value=0.0, max_value=0.05, allow_nan=False)
 payload_bytes = st.integers(min_value=0, max_value=100_000)
@@ -14,8 +15,10 @@ payload_bytes = st.integers(min_value=0, max_value=100_000)
 @st.composite
 def batch_costs(draw) -> BatchCosts:
     """Arbitrary per-batch costs: every time in [0, 50] ms, every payload in [0, 100 kB]."""
-    values = {}
+    values = {"part_steps": draw(st.none() | st.builds(PartSteps, *[seconds] * len(dataclasses.fields(PartSteps))))}
     for field in dataclasses.fields(BatchCosts):
+        if field.name == "part_steps":
+            continue
         if field.name == "batch_size":
             values[field.name] = draw(st.integers(1, 64))
         else:

@@ -107,6 +107,28 @@ class BatchCosts:
     gradient_bytes: int  # encoded gradient w.r.t. it, same shape and codec
     raw_batch_bytes: int  # B * (raw_sample_bytes + label_bytes)
     label_bytes_per_batch: int  # B * label_bytes
+    part_steps: "PartSteps | None" = None  # whole-part step times measured in one piece; replace the sums
+
+
+@dataclass(frozen=True)
+class PartSteps:
+    """Training-step time of each part measured whole (its blocks in one chain, as training runs
+    them, codec encoding/decoding included), seconds per batch. The edge's input prep stays a
+    separate term (edge_prep_s); full_cloud_s includes the cloud's, as the cloud prepares the raw batch.
+
+    When a BatchCosts carries these, the stage functions below use them instead of the sum of
+    per-block times. A block timed alone pays for its own output memory and cold caches, which
+    a chain of blocks does not: on this repository's 2-core CPU at one thread, the per-block sum
+    over-states VGG-16's (width 0.25) edge step by about 20% (README, "Real runs"). Measured
+    by `simulate emulate --measure-steps` (simulator/emulation/part_steps.py).
+    """
+
+    hierarchical_edge_s: float  # fwd + exit fwd/bwd + bwd + step + encode (features)
+    split_edge_forward_s: float  # fwd + encode (activations)
+    split_edge_backward_s: float  # decode (gradient) + bwd + step
+    hierarchical_cloud_s: float  # decode + fwd + bwd + step of the cloud blocks
+    split_cloud_s: float  # decode + fwd + bwd (with the input gradient) + step + encode (gradient)
+    full_cloud_s: float  # decode + input prep + fwd + bwd + step of every block (the raw batch)
 
 
 def batch_costs(edge: Profile, cloud: Profile, split: str, codec: str) -> BatchCosts:
@@ -156,24 +178,34 @@ def batch_costs(edge: Profile, cloud: Profile, split: str, codec: str) -> BatchC
 
 def hierarchical_edge_train_s(costs: BatchCosts) -> float:
     """Edge compute of one hierarchical batch: fwd + exit fwd + exit bwd + bwd + step (blocks and exit)."""
+    if costs.part_steps is not None:
+        return costs.part_steps.hierarchical_edge_s
     return (costs.edge_fwd_s + costs.exit_fwd_s + costs.exit_bwd_s + costs.edge_bwd_s
             + costs.edge_step_s + costs.exit_step_s)
 
 
 def split_edge_forward_s(costs: BatchCosts) -> float:
     """Edge compute before the activations go up (split learning): fwd of the edge blocks."""
+    if costs.part_steps is not None:
+        return costs.part_steps.split_edge_forward_s
     return costs.edge_fwd_s
 
 
 def split_edge_backward_s(costs: BatchCosts) -> float:
     """Edge compute after the gradient comes down (split learning): bwd + step of the edge blocks."""
+    if costs.part_steps is not None:
+        return costs.part_steps.split_edge_backward_s
     return costs.edge_bwd_s + costs.edge_step_s
 
 
 def cloud_train_s(costs: BatchCosts, method: str) -> float:
     """Cloud GPU time per batch: prep + fwd + bwd + step of all blocks for full_cloud,
-    fwd + bwd + step of the blocks after the split otherwise."""
+    fwd + bwd + step of the blocks after the split otherwise (the measured PartSteps when given)."""
     check_method(method)
+    steps = costs.part_steps
+    if steps is not None:
+        return {"full_cloud": steps.full_cloud_s, "split_learning": steps.split_cloud_s,
+                "hierarchical": steps.hierarchical_cloud_s}[method]
     if method == "full_cloud":
         return costs.cloud_prep_s + costs.full_cloud_fwd_s + costs.full_cloud_bwd_s + costs.full_cloud_step_s
     return costs.cloud_fwd_s + costs.cloud_bwd_s + costs.cloud_step_s

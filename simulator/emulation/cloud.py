@@ -1,0 +1,103 @@
+"""The cloud worker: serves the edge's runs one after the other, training the cloud part.
+
+Per run, what the simulator's `CloudServer` schedules, for real:
+
+    full_cloud      receive the N raw batches (upload once), then train the whole model on each:
+                    prep + forward + backward + step
+    split_learning  per batch: decode the activations, forward, loss, backward, step, then the
+                    gradient down the paced downlink (rate downlink_mbps, unbounded buffer)
+    hierarchical    per batch, in arrival order: decode the features, forward, loss, backward, step
+
+A receiver thread keeps a receive posted, so arrivals queue as in the simulator's store of
+delivered payloads. The cloud's clock starts when it answers "ready" and stops when its last
+batch is trained; it reports that time, the batches trained and its mean compute per batch.
+"""
+import time
+
+from ..batching import get_preprocess
+from ..errors import UserError
+from ..scenario import Scenario
+from ..sim.costs import downlink_payload_bytes
+from .channel import (DATA, EDGE_RANK, TAG_CONTROL, TAG_DOWNLINK, TAG_UPLINK, Frame, LinkLost, Receiver,
+                      recv_frame, send_frame)
+from .compute import cloud_features, cloud_raw
+from .pacing import PacedLink
+from .session import RunRequest, mismatch, set_up, sgd, synchronize
+
+
+class CloudRun:
+    """One run on the cloud side."""
+
+    def __init__(self, scenario: Scenario, request: RunRequest, timeout_s: float):
+        self.request, self.timeout_s = request, timeout_s
+        setup = set_up(scenario, request, "cloud")
+        self.threads, self.device, self.parts, self.shape = setup.threads, setup.device, setup.parts, setup.shape
+        self.gradient_bytes = downlink_payload_bytes(setup.costs, request.method)
+        self.affine = tuple(t.to(self.device) for t in get_preprocess(request.dataset).affine())
+        self.input_shape = (request.batch_size, *scenario.cloud_profiles[request.model].input_shape)
+        whole = [self.parts.edge, self.parts.cloud]
+        self.optimizer = sgd(whole if request.method == "full_cloud" else [self.parts.cloud], request)
+        self.downlink = None
+        if request.method == "split_learning":
+            self.downlink = PacedLink("downlink", lambda f: send_frame(f, EDGE_RANK, TAG_DOWNLINK, timeout_s),
+                                      request.downlink_mbps, request.latency_ms, None)
+        self.compute_s, self.trained = 0.0, 0
+
+    def run(self) -> dict:
+        r = self.request
+        uplink = Receiver(EDGE_RANK, TAG_UPLINK, r.batches, self.timeout_s)
+        send_frame(Frame.control({"ready": True}), EDGE_RANK, TAG_CONTROL, self.timeout_s)
+        start_s = time.perf_counter()
+        print(f"cloud worker: {r.model} {r.method} at {r.uplink_mbps:g} Mbit/s, {r.batches} batches", flush=True)
+        if r.method == "full_cloud":
+            stored = [uplink.get() for _ in range(r.batches)]  # upload once, then train
+            for frame in stored:
+                self.train_raw(frame)
+        else:
+            for _ in range(r.batches):
+                self.train_features(uplink.get())
+        end_s = time.perf_counter()
+        if self.downlink is not None and not self.downlink.close(self.timeout_s + r.latency_ms / 1e3):
+            raise LinkLost(self.downlink.error or "downlink not delivered")
+        return {"cloud_s": end_s - start_s, "cloud_batches": self.trained, "threads": self.threads,
+                "cloud_compute_ms": 1e3 * self.compute_s / max(self.trained, 1),
+                "bytes_down": self.downlink.bytes_charged if self.downlink else 0}
+
+    def train_raw(self, frame: Frame) -> None:
+        started_s = time.perf_counter()
+        cloud_raw(self.parts, self.optimizer, frame.body, self.input_shape, self.affine, self.device)
+        synchronize(self.device)
+        self.finish(started_s)
+
+    def train_features(self, frame: Frame) -> None:
+        started_s = time.perf_counter()
+        gradient = cloud_features(self.parts, self.optimizer, frame.body, self.request.codec, self.shape,
+                                  self.device, send_gradient=self.downlink is not None)
+        synchronize(self.device)
+        self.finish(started_s)
+        if gradient is not None:
+            self.downlink.send(Frame(DATA, frame.batch, gradient), self.gradient_bytes)
+
+    def finish(self, started_s: float) -> None:
+        self.compute_s += time.perf_counter() - started_s
+        self.trained += 1
+
+
+def serve(scenario: Scenario, timeout_s: float) -> None:
+    """Answer run requests until the edge says "shutdown"; a request the scenario cannot serve
+    gets an error reply (the edge reports it). LinkLost when the edge goes away."""
+    while True:
+        message = recv_frame(EDGE_RANK, TAG_CONTROL, timeout_s).message()
+        if message.get("shutdown"):
+            return
+        request = RunRequest.from_dict(message["run"])
+        problem = mismatch(scenario, request)
+        if problem:
+            send_frame(Frame.control({"error": problem}), EDGE_RANK, TAG_CONTROL, timeout_s)
+            continue
+        try:
+            result = CloudRun(scenario, request, timeout_s).run()
+        except UserError as exc:
+            send_frame(Frame.control({"error": str(exc)}), EDGE_RANK, TAG_CONTROL, timeout_s)
+            continue
+        send_frame(Frame.control(result), EDGE_RANK, TAG_CONTROL, timeout_s)

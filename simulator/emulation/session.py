@@ -1,0 +1,171 @@
+"""What both workers agree on for one emulated run: the request, the model, the optimizer.
+
+The edge worker drives: for every run it sends a `RunRequest`; the cloud worker checks it
+against its own copy of the scenario, builds the same model from the same seed and answers
+"ready". Both then train their part of `split(model, point)` as `training.MethodTrainer`
+does, split across the two processes. The edge writes one `RunRecord` per run.
+"""
+import os
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from ..models import SplitModel, build_model, split
+from ..profile import Profile
+from ..scenario import Scenario
+from ..sim.costs import BatchCosts, batch_costs
+from ..training import MethodTrainer, OptimizerConfig
+
+STATUSES = ("ok", "cloud_lost", "skipped")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run, as the edge asks the cloud for it."""
+
+    model: str
+    split: str
+    method: str
+    codec: str
+    dataset: str
+    batch_size: int
+    width: float  # channel width multiplier, from the profiles
+    uplink_mbps: float
+    downlink_mbps: float
+    latency_ms: float
+    uplink_buffer_batches: int
+    batches: int
+    seed: int
+    lr: float
+    momentum: float
+    weight_decay: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunRequest":
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+def run_request(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunRequest:
+    split_point = next(m.split for m in scenario.workload.models if m.name == model)
+    n, a = scenario.network, scenario.accuracy
+    return RunRequest(model=model, split=split_point, method=method, codec=n.codec,
+                      dataset=scenario.workload.dataset, batch_size=scenario.workload.batch_size,
+                      width=scenario.edge_profiles[model].width, uplink_mbps=uplink_mbps,
+                      downlink_mbps=scenario.downlink_mbps(uplink_mbps), latency_ms=n.latency_ms,
+                      uplink_buffer_batches=n.uplink_buffer_batches, batches=batches, seed=scenario.seed,
+                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+
+
+def mismatch(scenario: Scenario, request: RunRequest) -> str:
+    """Why the cloud's scenario cannot serve `request` ('' when it can)."""
+    if request.model not in scenario.cloud_profiles:
+        return f"{scenario.path}: the cloud worker's scenario has no model {request.model!r}"
+    mine = run_request(scenario, request.model, request.method, request.uplink_mbps, request.batches)
+    for key in ("split", "codec", "dataset", "batch_size"):
+        if getattr(mine, key) != getattr(request, key):
+            return (f"{scenario.path}: the cloud worker's scenario has {key} {getattr(mine, key)!r}, the edge's "
+                    f"{getattr(request, key)!r}; give both workers the same scenario")
+    if scenario.cloud_profiles[request.model].width != request.width:
+        return (f"{scenario.path}: the cloud profile of {request.model} is for width "
+                f"{scenario.cloud_profiles[request.model].width:g}, the edge's for {request.width:g}")
+    return ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the edge observed of one run (times in seconds, this machine's clocks)."""
+
+    model: str
+    split: str
+    method: str
+    uplink_mbps: float
+    batches: int
+    status: str  # ok | cloud_lost | skipped
+    measured_s: float | None  # until the last batch was trained (max of edge_s, cloud_s); None unless ok
+    edge_s: float | None  # edge: start to its last batch done (trained, or queued for full_cloud)
+    cloud_s: float | None  # cloud: "ready" to its last batch trained
+    edge_batches: int  # batches the edge finished
+    cloud_batches: int | None  # batches the cloud trained (None when it never said)
+    edge_compute_ms: float | None  # mean per batch: prep + forward/backward/step + encoding, edge
+    cloud_compute_ms: float | None  # mean per batch: decode + forward/backward/step (+ encoding), cloud
+    link_late_ms: float  # mean real hand-over time after each scheduled delivery (wire + wake-up)
+    bytes_up: int  # bytes charged on the uplink (the simulator's count)
+    bytes_down: int
+    edge_threads: int
+    cloud_threads: int | None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def profile_threads(profile: Profile) -> int:
+    """The intra-op thread count the profile was measured with (all cores when it does not say)."""
+    return profile.device.threads or os.cpu_count() or 1
+
+
+def use_profile_device(profile: Profile) -> torch.device:
+    """Run like the profile was measured: its thread count, and CUDA for a CUDA profile."""
+    torch.set_num_threads(profile_threads(profile))
+    return torch.device("cuda" if profile.device.kind == "cuda" else "cpu")
+
+
+def build_parts(request: RunRequest, device: torch.device) -> tuple[SplitModel, tuple[int, ...]]:
+    """The split model both workers build from the same seed (each uses its own part), and
+    the shape of one batch of features at the separation point."""
+    torch.manual_seed(request.seed)
+    model = build_model(request.model, request.dataset, request.width)
+    parts = split(model, request.split)
+    for module in parts.modules().values():
+        module.to(device).train()
+    return parts, (request.batch_size, *model.feature(request.split).shape)
+
+
+def warm_up(request: RunRequest, input_shape: list[int], device: torch.device) -> None:
+    """One untimed step of the whole method on a throwaway model, before the clock starts.
+
+    The first optimizer step of a process imports half of torch (about 1.4 s here) and every
+    new tensor shape sets up its kernels once; the profiler leaves both out with its warm-up
+    runs, so the emulation does too. The real model is built afterwards from its own seed."""
+    model = build_model(request.model, request.dataset, request.width).to(device)
+    trainer = MethodTrainer(model, request.split, request.method, request.codec,
+                            OptimizerConfig(lr=request.lr, schedule="constant"), total_steps=1).to(device)
+    x = torch.randn(request.batch_size, *input_shape, device=device)
+    trainer.step(x, torch.randint(0, model.num_classes, (request.batch_size,), device=device))
+
+
+@dataclass
+class WorkerSetup:
+    """One worker's side of a run, ready before the clock starts."""
+
+    threads: int  # torch intra-op threads, from the side's profile
+    device: torch.device
+    parts: SplitModel
+    shape: tuple[int, ...]  # one batch of features at the separation point
+    costs: BatchCosts  # what the simulator charges per batch (payload bytes)
+
+
+def set_up(scenario: Scenario, request: RunRequest, side: str) -> WorkerSetup:
+    """The `side` ("edge" or "cloud") profile's threads and device, a warm-up step, the model."""
+    edge, cloud = scenario.edge_profiles[request.model], scenario.cloud_profiles[request.model]
+    profile = edge if side == "edge" else cloud
+    device = use_profile_device(profile)
+    warm_up(request, profile.input_shape, device)
+    parts, shape = build_parts(request, device)
+    return WorkerSetup(profile_threads(profile), device, parts, shape,
+                       batch_costs(edge, cloud, request.split, request.codec))
+
+
+def sgd(modules: list[nn.Module], request: RunRequest) -> torch.optim.Optimizer:
+    """SGD with momentum over the modules' parameters (the accuracy section's settings)."""
+    params = [p for module in modules for p in module.parameters()]
+    return torch.optim.SGD(params, lr=request.lr, momentum=request.momentum, weight_decay=request.weight_decay)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
