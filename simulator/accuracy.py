@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from .io import atomic_write_text
 from .models import build_model
+from .scenario import AUTO
 from .torch_device import resolve_device
 from .training import MethodTrainer, OptimizerConfig
 
@@ -218,24 +219,32 @@ class Trainer:
         self.results: dict[TrainingRun, TrainingResult] = {}
         self.data = None
 
-    def result(self, run: TrainingRun) -> TrainingResult:
+    def known(self, run: TrainingRun) -> TrainingResult | None:
+        """The run's result if it was trained in this session or is in the cache, else None."""
         if run not in self.results:
             cached = self.cache.get(run)
             if cached is None:
-                if self.data is None:  # the data is the same for every run of a scenario
-                    a = self.scenario.accuracy
-                    self.data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed, a.data_root,
-                                          a.download)
-                torch.set_num_threads(os.cpu_count() or 1)
-                cached = train(run, *batch_loaders(run, *self.data), progress=self.progress)
-                self.cache.put(cached)
+                return None
             self.results[run] = cached
         return self.results[run]
+
+    def result(self, run: TrainingRun) -> TrainingResult:
+        """The run's result, training it when it is neither known nor cached."""
+        known = self.known(run)
+        if known is not None:
+            return known
+        if self.data is None:  # the data is the same for every run of a scenario
+            a = self.scenario.accuracy
+            self.data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed, a.data_root, a.download)
+        torch.set_num_threads(os.cpu_count() or 1)
+        self.results[run] = trained = train(run, *batch_loaders(run, *self.data), progress=self.progress)
+        self.cache.put(trained)
+        return trained
 
 
 def fixed_rows(scenario) -> list[RowKey]:
     """The result rows of a scenario whose models all have a fixed separation point."""
-    if any(m.split == "auto" for m in scenario.workload.models):
+    if any(m.split == AUTO for m in scenario.workload.models):
         raise ValueError("a model has split: auto; pass the rows of its chosen points")
     return [(m.name, method, "" if method == "full_cloud" else m.split)
             for m in scenario.workload.models for method in scenario.methods]

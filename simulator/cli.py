@@ -13,6 +13,7 @@
 Bad input ends with one line on stderr and exit status 2.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("simulate: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

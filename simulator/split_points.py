@@ -16,8 +16,7 @@ from .errors import UserError
 from .memory import MB, EdgeMemory, edge_memory
 from .scenario import AUTO, Scenario
 from .sim.analytic import analytic_time_s
-from .sim.costs import (BatchCosts, batch_costs, cloud_train_s, edge_stages_s, serialisation_time_s,
-                        uplink_payload_bytes)
+from .sim.costs import cloud_train_s, edge_stages_s, serialisation_time_s, uplink_payload_bytes
 from .sim.engine import RunSpec, simulate
 from .split_search import Candidate, Choice, NoFeasiblePoint, accuracy_error, choose, memory_error
 
@@ -38,18 +37,12 @@ class SplitSearch:
         return self.choices[(model, rate_mbps)].split
 
 
-def point_costs(scenario: Scenario, model: str, split: str) -> BatchCosts:
-    return batch_costs(scenario.edge_profiles[model], scenario.cloud_profiles[model], split, scenario.network.codec)
+def hierarchical_specs(scenario: Scenario, model: str, points: list[str]) -> dict[tuple[str, float], RunSpec]:
+    """(point, rate) -> the sweep's own hierarchical RunSpec (`runner.run_spec`), so the two never differ."""
+    from .runner import SweepPoint, run_spec  # runner imports this module
 
-
-def hierarchical_spec(scenario: Scenario, costs: BatchCosts, rate_mbps: float) -> RunSpec:
-    from .runner import link  # the sweep's own link, so the two can never differ
-
-    return RunSpec(method="hierarchical", costs=costs, uplink=link(scenario, rate_mbps),
-                   downlink=link(scenario, scenario.downlink_mbps(rate_mbps)),
-                   batches_per_epoch=scenario.batches_per_epoch, epochs=scenario.workload.epochs,
-                   uplink_buffer_batches=scenario.network.uplink_buffer_batches,
-                   edge_has_gpu=scenario.edge.compute == "gpu", seed=scenario.seed)
+    return {(p, r): run_spec(scenario, SweepPoint(model, p, "hierarchical", r), 0)
+            for p in points for r in scenario.network.uplink_mbps}
 
 
 def closed_form_s(spec: RunSpec) -> float:
@@ -86,13 +79,7 @@ class AccuracyOracle:
 
     def known(self, split: str):
         """The training result at `split` if it was trained (or cached) already, else None."""
-        run = self.run("hierarchical", split)
-        if run in self.trainer.results:
-            return self.trainer.results[run]
-        cached = self.trainer.cache.get(run)
-        if cached is not None:
-            self.trainer.results[run] = cached
-        return cached
+        return self.trainer.known(self.run("hierarchical", split))
 
     def __call__(self, split: str) -> float:
         return self.full_cloud() - self.trainer.result(self.run("hierarchical", split)).final.final_accuracy
@@ -110,8 +97,7 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
         model = model_config.name
         memory = model_memory(scenario, model)
         points = list(memory)
-        costs = {point: point_costs(scenario, model, point) for point in points}
-        specs = {(p, r): hierarchical_spec(scenario, costs[p], r) for p in points for r in scenario.network.uplink_mbps}
+        specs = hierarchical_specs(scenario, model, points)
         candidates = [Candidate(p, memory[p].peak_bytes if memory[p] else 0, {r: closed_form_s(specs[(p, r)])
                                                           for r in scenario.network.uplink_mbps}) for p in points]
         oracle = AccuracyOracle(scenario, model, trainer) if trainer is not None else None
@@ -130,8 +116,8 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
             chosen = choices[(model, rate)].split
             for candidate in candidates:
                 point = candidate.split
-                row = point_row(scenario, model, rate, point, costs[point], memory[point], candidate.time_s[rate],
-                                budget_mb, oracle, max_drop)
+                row = point_row(scenario, specs[(point, rate)], model, point, memory[point],
+                                candidate.time_s[rate], budget_mb, oracle, max_drop)
                 if point == chosen:
                     row.update(chosen=True, reason=choices[(model, rate)].reason)
                     if confirm:
@@ -140,10 +126,9 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
     return SplitSearch(pd.DataFrame(rows).reindex(columns=SPLIT_COLUMNS), choices)
 
 
-def point_row(scenario: Scenario, model: str, rate: float, split: str, costs: BatchCosts, memory: EdgeMemory | None,
-              time_s: float,
+def point_row(scenario: Scenario, spec: RunSpec, model: str, split: str, memory: EdgeMemory | None, time_s: float,
               budget_mb: float | None, oracle: AccuracyOracle | None, max_drop: float) -> dict:
-    uplink = hierarchical_spec(scenario, costs, rate).uplink
+    costs, rate, uplink = spec.costs, spec.uplink.rate_mbps, spec.uplink
     # per-batch stage times; with a GPU, prep (CPU) and training (GPU) overlap and the slower paces the edge
     stages = {"edge": max(edge_stages_s(costs, "hierarchical", scenario.edge.compute == "gpu")),
               "uplink": serialisation_time_s(uplink_payload_bytes(costs, "hierarchical"), uplink),

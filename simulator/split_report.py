@@ -4,20 +4,16 @@ Writes `<output_dir>/split_points.csv` (`split_points.SPLIT_COLUMNS`) and `fig_s
 whole or not at all, and prints, per model, a table of points x bit rates (the chosen point's
 time marked with *) followed by one line per rate with the reason.
 """
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from .accuracy import Trainer, proxy_note
 from .io import atomic_write_text, check_writable
+from .report.document import percent_text
 from .runner import choices_text, format_duration
 from .scenario import load_scenario
 from .split_points import SplitSearch, search_splits
-
-
-def percent(value: float) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
 def points_text(table: pd.DataFrame, model: str) -> str:
@@ -27,8 +23,8 @@ def points_text(table: pd.DataFrame, model: str) -> str:
     out = pd.DataFrame(index=first.index)
     out["edge MiB"] = first.edge_memory_mb.map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
     out["KB/sample up"] = (first.bytes_up_per_sample / 1e3).map(lambda v: f"{v:.2f}")
-    out["exit acc"] = first.early_exit_accuracy.map(percent)
-    out["final acc"] = first.final_accuracy.map(percent)
+    out["exit acc"] = first.early_exit_accuracy.map(percent_text)
+    out["final acc"] = first.final_accuracy.map(percent_text)
     out["drop"] = first.accuracy_drop.map(lambda v: "-" if pd.isna(v) else f"{100 * v:+.1f}")
     for rate, group in rows.groupby("uplink_mbps", sort=True):
         group = group.set_index("split")
@@ -48,8 +44,12 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
     search = search_splits(scenario, Trainer(scenario, progress) if train else None)
     budget = scenario.edge.memory_mb
     print(f"\n{scenario.name}: hierarchical training time (closed form) per separation point; * = chosen")
+    accuracy = "unchecked"
+    if train:
+        accuracy = (f"max drop {100 * scenario.split_search.max_accuracy_drop:.1f} points vs full-cloud "
+                    f"(split_search.max_accuracy_drop); {proxy_note(scenario) or 'trained on the workload itself'}")
     print(f"edge memory budget: {'none' if budget is None else f'{budget:g} MiB'} (edge.memory_mb); "
-          f"accuracy: {'unchecked' if not train else 'max drop %.1f points vs full-cloud (split_search.max_accuracy_drop); %s' % (100 * scenario.split_search.max_accuracy_drop, proxy_note(scenario) or 'trained on the workload itself')}")
+          f"accuracy: {accuracy}")
     for model in dict.fromkeys(search.table.model):
         print(f"\n{model}\n{points_text(search.table, model)}")
     print(f"\nchosen points:\n{choices_text(search)}")

@@ -30,6 +30,7 @@ import torch
 
 from ..batching import get_preprocess
 from ..io import atomic_write_text
+from ..runner import fixed_split
 from ..scenario import Scenario, resolve_path
 from ..sim.costs import PartSteps
 from .compute import cloud_features, cloud_raw, edge_hierarchical, edge_split_backward, edge_split_forward
@@ -44,7 +45,7 @@ QUANTILE = 10  # percent: the step time kept is the 10th percentile of the repea
 def steps_path(scenario: Scenario, model: str) -> Path:
     """Where the part steps of `model` at the scenario's split and codec live: beside the edge profile."""
     profile = resolve_path(scenario.edge.profiles[model], Path(scenario.path).resolve().parent)
-    split = next(m.split for m in scenario.workload.models if m.name == model)
+    split = fixed_split(scenario, model)
     return profile.with_name(f"{profile.stem}.steps-{split}-{scenario.network.codec}.json")
 
 

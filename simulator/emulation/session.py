@@ -13,6 +13,7 @@ from torch import nn
 
 from ..models import SplitModel, build_model, split
 from ..profile import Profile
+from ..runner import fixed_split
 from ..scenario import Scenario
 from ..sim.costs import BatchCosts, batch_costs
 from ..training import MethodTrainer, OptimizerConfig
@@ -50,7 +51,7 @@ class RunRequest:
 
 
 def run_request(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunRequest:
-    split_point = next(m.split for m in scenario.workload.models if m.name == model)
+    split_point = fixed_split(scenario, model)
     n, a = scenario.network, scenario.accuracy
     return RunRequest(model=model, split=split_point, method=method, codec=n.codec,
                       dataset=scenario.workload.dataset, batch_size=scenario.workload.batch_size,

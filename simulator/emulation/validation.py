@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..io import atomic_write_text
 from ..report.style import colour, label, new_figure, render_png, write_bytes_atomic
-from ..runner import SweepPoint, run_spec
+from ..runner import SweepPoint, fixed_split, run_spec
 from ..scenario import Scenario
 from ..sim.costs import (BatchCosts, cloud_train_s, hierarchical_edge_train_s, split_edge_backward_s,
                          split_edge_forward_s)
@@ -40,7 +40,7 @@ TARGET_PCT = 5.0
 
 def emulated_spec(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunSpec:
     """The scenario's run of `model` and `method` at `uplink_mbps`, as one epoch of `batches` batches."""
-    split = next(m.split for m in scenario.workload.models if m.name == model)
+    split = fixed_split(scenario, model)
     spec = run_spec(scenario, SweepPoint(model, split, method, uplink_mbps), 0)
     steps = load_part_steps(scenario, model)
     costs = spec.costs if steps is None else replace(spec.costs, part_steps=steps)
