@@ -16,9 +16,9 @@ summary compares the median measured time of each method and rate with the predi
 """
 import argparse
 import time
+from pathlib import Path
 
 import pandas as pd
-from pathlib import Path
 
 from simulator.emulation.launcher import emulate
 from simulator.emulation.validation import TARGET_PCT

@@ -14,13 +14,13 @@ import argparse
 
 import torch
 
-from simulator.datasets import get_dataset_spec
-from simulator.memory import MB, edge_memory
-from simulator.memory_probe import measure_edge_training_peak_bytes
+from simulator.costmodel.memory import MB, edge_memory
+from simulator.data.specs import get_dataset_spec
 from simulator.models import MODELS, build_model
+from simulator.models.device import resolve_device
 from simulator.models.split import split
-from simulator.profiler import measure_profile
-from simulator.torch_device import resolve_device
+from simulator.profiling.measure import measure_profile
+from simulator.profiling.memory_probe import measure_edge_training_peak_bytes
 
 
 def main() -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.profile import Profile
-from simulator.sim import LinkSpec, RunResult, RunSpec, batch_costs, batches_per_epoch, simulate
+from simulator.costmodel import LinkSpec, batch_costs, batches_per_epoch
+from simulator.profiling.schema import Profile
+from simulator.sim import RunResult, RunSpec, simulate
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 EDGE, CLOUD = "jetson-orin-nano", "a100"

@@ -18,12 +18,12 @@ import time
 
 import torch
 
-from simulator.accuracy import proxy_note, scenario_accuracy
-from simulator.batching import BatchLoader, subset
-from simulator.data_loaders import load_dataset
+from simulator.data.batching import BatchLoader, subset
+from simulator.data.readers import load_dataset
 from simulator.models import build_model
-from simulator.scenario import load_scenario
-from simulator.training import MethodTrainer, OptimizerConfig, bare_training_loop
+from simulator.scenario.config import load_scenario
+from simulator.training.methods import MethodTrainer, OptimizerConfig, bare_training_loop
+from simulator.training.runs import proxy_note, scenario_accuracy
 
 CASES = [("vgg16", "stage3"), ("resnet18", "layer3_1")]
 

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .core.errors import UserError
 
 COMMANDS = ("run", "validate", "split", "profile", "models", "report", "emulate", "emulate-worker")
 DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
@@ -32,9 +32,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from .codecs import CODECS  # noqa: F401  (keeps import errors inside main's handler)
-    from .datasets import DATASETS
+    from .data.specs import DATASETS
     from .models import MODELS
+    from .models.codecs import CODECS  # noqa: F401  (keeps import errors inside main's handler)
 
     parser = Parser(prog="simulate", description="Edge-cloud training simulator (hierarchical training, "
                     "split learning, full-cloud) across network bit rates.")
@@ -107,12 +107,12 @@ def add_emulate_parsers(sub) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
-    from .io import check_writable
-    from .profile import Profile
+    from .core.files import check_writable
+    from .profiling.schema import Profile
 
     check_writable(args.out)
     if args.derive:
-        from .derive import derive_profile, load_datasheets
+        from .profiling.derive import derive_profile, load_datasheets
 
         if not args.from_profile:
             raise UserError("simulate profile --derive: --from FILE (a measured profile) is required")
@@ -121,7 +121,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
             raise UserError(f"{args.datasheets}: unknown device {args.derive!r}; valid: {', '.join(sheets)}")
         profile = derive_profile(Profile.load(args.from_profile), sheets[args.derive], args.from_profile)
     else:
-        from .profiler import measure_profile
+        from .profiling.measure import measure_profile
 
         for flag in ("model", "dataset"):
             if getattr(args, flag) is None:
@@ -135,7 +135,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .datasets import get_dataset_spec
+    from .data.specs import get_dataset_spec
     from .models import MODELS, build_model, early_exit_param_count
 
     for name in [args.model] if args.model else list(MODELS):
@@ -181,19 +181,19 @@ def cmd_emulate_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from .runner import run_scenario
+    from .sweep.runner import run_scenario
 
     run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train)
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from .split_report import run_split
+    from .sweep.split_command import run_split
 
     run_split(args.scenario, progress=not args.no_progress, train=not args.no_train)
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from .scenario import load_scenario
+    from .scenario.config import load_scenario
 
     scenario = load_scenario(args.scenario)
     print(f"{args.scenario}: valid ({scenario.summary()})")

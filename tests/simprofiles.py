@@ -9,8 +9,8 @@ every payload is 1000 bytes = 8 ms at 1 Mbit/s. Split at `a`, per batch:
     cloud (cuda profile) blocks b + head: fwd 3, bwd 3, step 1 = 7 ms
                          full model with prep: 1 + 5 + 6 + 2 = 14 ms
 """
-from simulator.profile import DeviceInfo, ExitProfile, LayerProfile, Profile
-from simulator.sim import BatchCosts, batch_costs
+from simulator.costmodel import BatchCosts, batch_costs
+from simulator.profiling.schema import DeviceInfo, ExitProfile, LayerProfile, Profile
 
 EDGE_LAYERS = [(10.0, 20.0, 1.0), (10.0, 20.0, 1.0), (5.0, 5.0, 1.0)]  # (fwd_ms, bwd_ms, step_ms)
 CLOUD_LAYERS = [(2.0, 3.0, 1.0), (2.0, 2.0, 0.5), (1.0, 1.0, 0.5)]

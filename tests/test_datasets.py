@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FASHION_MNIST, needs_fashion_mnist
 from PIL import Image
 
-import simulator.data_loaders as dl
-from conftest import FASHION_MNIST, needs_fashion_mnist
-from simulator.batching import PREPROCESS, BatchLoader, get_preprocess, subset
-from simulator.data_loaders import ImageSet, load_dataset
-from simulator.errors import UserError
+import simulator.data.readers as dl
+from simulator.core.errors import UserError
+from simulator.data.batching import PREPROCESS, BatchLoader, get_preprocess, subset
+from simulator.data.readers import ImageSet, load_dataset
 
 RNG = np.random.default_rng(0)
 

@@ -11,17 +11,18 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, assert_user_error, needs_fashion_mnist, run_process
-from simulator.codecs import CODECS, roundtrip
+
+from simulator.costmodel.costs import batch_costs, uplink_payload_bytes
 from simulator.emulation.channel import DATA, Frame
 from simulator.emulation.pacing import PacedLink
 from simulator.emulation.payloads import decode_with_labels, encode_raw, encode_with_labels
-from simulator.emulation.validation import VALIDATION_COLUMNS, emulated_spec, validation_table
-from simulator.profile import Profile
-from simulator.profiler import measure_profile
-from simulator.scenario import load_scenario
-from simulator.sim.costs import batch_costs, uplink_payload_bytes
+from simulator.emulation.prediction import emulated_spec
+from simulator.emulation.validation import VALIDATION_COLUMNS, validation_table
+from simulator.models.codecs import CODECS, roundtrip
+from simulator.profiling.measure import measure_profile
+from simulator.profiling.schema import Profile
+from simulator.scenario.config import load_scenario
 from simulator.sim.engine import simulate
 
 SCENARIO = ROOT / "scenarios" / "emulate_fashion_mnist.yaml"

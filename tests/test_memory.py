@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from simulator.memory import MB, edge_memory
-from simulator.memory_probe import SavedTensorMeter, allocation_rise_bytes, measure_edge_training_peak_bytes
+from simulator.costmodel.memory import MB, edge_memory
 from simulator.models import build_model
 from simulator.models.split import split
-from simulator.profile import DeviceInfo, ExitProfile, LayerProfile, Profile
-from simulator.profiler import measure_profile
+from simulator.profiling.measure import measure_profile
+from simulator.profiling.memory_probe import SavedTensorMeter, allocation_rise_bytes, measure_edge_training_peak_bytes
+from simulator.profiling.schema import DeviceInfo, ExitProfile, LayerProfile, Profile
 
 
 def hand_profile() -> Profile:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from simulator.datasets import DATASETS
+from simulator.data.specs import DATASETS
 from simulator.models import MODELS, build_model, early_exit_param_count, split
 
 WIDTH = 0.125
@@ -86,7 +86,7 @@ def test_width_multiplier_shrinks_channels():
 
 
 def test_bad_split_point_names_the_valid_ones():
-    from simulator.errors import UserError
+    from simulator.core.errors import UserError
 
     with pytest.raises(UserError, match="valid: stage1, stage2"):
         split(build_model("vgg16", "cifar10", WIDTH), "layer1_0")

@@ -3,13 +3,13 @@ import json
 
 import pytest
 import torch
+from conftest import ROOT, assert_user_error, run_process
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT, assert_user_error, run_process
-from simulator.derive import Datasheet, derive_profile, load_datasheets
 from simulator.models import build_model
-from simulator.profile import SCHEMA_VERSION, DeviceInfo, ExitProfile, LayerProfile, Profile
-from simulator.profiler import measure_profile
+from simulator.profiling.derive import Datasheet, derive_profile, load_datasheets
+from simulator.profiling.measure import measure_profile
+from simulator.profiling.schema import SCHEMA_VERSION, DeviceInfo, ExitProfile, LayerProfile, Profile
 
 WIDTH, BATCH = 0.125, 4
 
@@ -137,7 +137,7 @@ def test_unwritable_output_fails_before_measuring(tmp_path):
 
 
 def test_profile_file_errors_name_the_key(tmp_path):
-    from simulator.errors import UserError
+    from simulator.core.errors import UserError
 
     data = hand_profile().to_dict()
     data["layers"][1]["fwd_ms"] = -1

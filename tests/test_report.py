@@ -16,8 +16,8 @@ import matplotlib.image
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, assert_user_error, run_in_process
+
 from simulator.report import crossovers, load_run
 from simulator.report.accuracy_figure import fig_time_to_accuracy, simulated_epoch
 from simulator.report.data import RunData
@@ -260,9 +260,9 @@ def test_report_command_redraws_without_simulating(folder, tmp_path, monkeypatch
     for name in [*FIGURE_FILES, "report.md", "report.html"]:
         (copy / name).unlink(missing_ok=True)
     results = (copy / "results.csv").read_bytes()
-    import simulator.runner
+    import simulator.sweep.runner
 
-    monkeypatch.setattr(simulator.runner, "simulate_scenario", lambda *a: pytest.fail("simulated again"))
+    monkeypatch.setattr(simulator.sweep.runner, "simulate_scenario", lambda *a: pytest.fail("simulated again"))
     proc = run_cli("report", copy)
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in folder.iterdir())
     assert (copy / "results.csv").read_bytes() == results

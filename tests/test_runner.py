@@ -4,9 +4,9 @@ import math
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
-from simulator.runner import RESULT_COLUMNS, format_reduction
+
+from simulator.sweep.runner import RESULT_COLUMNS, format_reduction
 
 ISSUE_COLUMNS = ["scenario", "model", "dataset", "method", "split", "uplink_mbps", "downlink_mbps", "total_time_s",
                  "analytic_time_s", "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up",

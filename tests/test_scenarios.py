@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, assert_user_error, run_process
-from simulator.scenario import load_scenario
+
+from simulator.scenario.config import load_scenario
 
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
 

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.sim import BatchCosts, LinkSpec, RunSpec, simulate
-from simulator.sim.costs import PartSteps
+from simulator.costmodel import BatchCosts, LinkSpec
+from simulator.costmodel.costs import PartSteps
+from simulator.sim import RunSpec, simulate
 
 seconds = st.floats(min_value=0.0, max_value=0.05, allow_nan=False)
 payload_bytes = st.integers(min_value=0, max_value=100_000)

@@ -4,10 +4,20 @@ import dataclasses
 import pytest
 from simprofiles import tiny_costs, tiny_profile
 
-from simulator.sim import LinkSpec, analytic_time_s, batch_costs, batches_per_epoch, pipeline_time_s
-from simulator.sim.costs import (cloud_train_s, downlink_payload_bytes, edge_stages_s, hierarchical_edge_train_s,
-                                 packet_count, serialisation_time_s, split_edge_backward_s, split_edge_forward_s,
-                                 split_learning_batch_s, transfer_time_s, uplink_payload_bytes)
+from simulator.costmodel import LinkSpec, analytic_time_s, batch_costs, batches_per_epoch, pipeline_time_s
+from simulator.costmodel.costs import (
+    cloud_train_s,
+    downlink_payload_bytes,
+    edge_stages_s,
+    hierarchical_edge_train_s,
+    packet_count,
+    serialisation_time_s,
+    split_edge_backward_s,
+    split_edge_forward_s,
+    split_learning_batch_s,
+    transfer_time_s,
+    uplink_payload_bytes,
+)
 
 MS = 1e-3
 LINK = LinkSpec(rate_mbps=1.0, latency_ms=5.0)  # 1000 bytes -> 8 ms on the wire

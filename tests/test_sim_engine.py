@@ -5,8 +5,9 @@ import statistics
 import pytest
 from simprofiles import tiny_costs
 
-from simulator.sim import LinkSpec, RunSpec, simulate
-from simulator.sim.costs import cloud_train_s, hierarchical_edge_train_s, serialisation_time_s
+from simulator.costmodel import LinkSpec
+from simulator.costmodel.costs import cloud_train_s, hierarchical_edge_train_s, serialisation_time_s
+from simulator.sim import RunSpec, simulate
 
 LINK = LinkSpec(rate_mbps=1.0, latency_ms=5.0)
 COSTS = tiny_costs(label_bytes=1)  # payloads: activations 1000 + 1 label byte; raw 1001

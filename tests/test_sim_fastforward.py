@@ -5,8 +5,9 @@ import itertools
 import pytest
 from simprofiles import tiny_costs
 
-from simulator.sim import LinkSpec, RunResult, RunSpec, simulate
-from simulator.sim.costs import split_edge_backward_s, transfer_time_s
+from simulator.costmodel import LinkSpec
+from simulator.costmodel.costs import split_edge_backward_s, transfer_time_s
+from simulator.sim import RunResult, RunSpec, simulate
 
 COSTS = tiny_costs(label_bytes=1)  # edge train 36 ms (37 with prep on one CPU), cloud 7 ms / 14 ms full
 SLOW_CLOUD = dataclasses.replace(COSTS, cloud_fwd_s=0.1, full_cloud_fwd_s=0.1)  # cloud ~104 / ~109 ms

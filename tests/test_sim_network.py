@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import simpy
 
-from simulator.sim import LinkSpec
+from simulator.costmodel import LinkSpec
 from simulator.sim.network import Link
 from simulator.sim.recorder import Recorder
 

@@ -7,7 +7,8 @@ every payload is 1000 bytes = 8 ms at 1 Mbit/s; latency 5 ms each way.
 import pytest
 from simprofiles import tiny_costs
 
-from simulator.sim import LinkSpec, RunResult, RunSpec, simulate
+from simulator.costmodel import LinkSpec
+from simulator.sim import RunResult, RunSpec, simulate
 
 LINK = LinkSpec(rate_mbps=1.0, latency_ms=5.0)
 SLOW_LINK = LinkSpec(rate_mbps=0.2, latency_ms=5.0)  # 40 ms per payload

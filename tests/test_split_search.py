@@ -6,18 +6,18 @@ import math
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT, assert_user_error, needs_fashion_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_user_error, needs_fashion_mnist
-from simulator.accuracy import Trainer
-from simulator.memory import MB, edge_memory
-from simulator.profile import DeviceInfo, ExitProfile, LayerProfile, Profile
-from simulator.scenario import load_scenario
-from simulator.sim.analytic import analytic_time_s
-from simulator.sim.costs import LinkSpec, batch_costs
-from simulator.split_points import SPLIT_COLUMNS, search_splits
-from simulator.split_search import Candidate, NoFeasiblePoint, brute_force, choose
+from simulator.costmodel.analytic import analytic_time_s
+from simulator.costmodel.costs import LinkSpec, batch_costs
+from simulator.costmodel.memory import MB, edge_memory
+from simulator.profiling.schema import DeviceInfo, ExitProfile, LayerProfile, Profile
+from simulator.scenario.config import load_scenario
+from simulator.sweep.choose_split import Candidate, NoFeasiblePoint, brute_force, choose
+from simulator.sweep.split_table import SPLIT_COLUMNS, search_splits
+from simulator.training.runs import Trainer
 
 RATES = [0.5, 5.0, 100.0]
 

@@ -7,14 +7,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, assert_user_error, needs_fashion_mnist
-from simulator.accuracy import TrainingCache, TrainingRun, scenario_accuracy
-from simulator.codecs import CODECS, decode, encode, encoded_bytes, roundtrip
-from simulator.models import build_model
-from simulator.scenario import load_scenario
-from simulator.training import MethodTrainer, OptimizerConfig
 
+from simulator.models import build_model
+from simulator.models.codecs import CODECS, decode, encode, encoded_bytes, roundtrip
+from simulator.scenario.config import load_scenario
+from simulator.training.methods import MethodTrainer, OptimizerConfig
+from simulator.training.runs import TrainingCache, TrainingRun, scenario_accuracy
 
 
 def batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 CLOUD_RANK, EDGE_RANK = 0, 1
 TAG_UPLINK, TAG_DOWNLINK, TAG_CONTROL = 1, 2, 3

@@ -14,12 +14,22 @@ batch is trained; it reports that time, the batches trained and its mean compute
 """
 import time
 
-from ..batching import get_preprocess
-from ..errors import UserError
-from ..scenario import Scenario
-from ..sim.costs import downlink_payload_bytes
-from .channel import (DATA, EDGE_RANK, TAG_CONTROL, TAG_DOWNLINK, TAG_UPLINK, Frame, LinkLost, Receiver,
-                      recv_frame, send_frame)
+from ..core.errors import UserError
+from ..costmodel.costs import downlink_payload_bytes
+from ..data.batching import get_preprocess
+from ..scenario.config import Scenario
+from .channel import (
+    DATA,
+    EDGE_RANK,
+    TAG_CONTROL,
+    TAG_DOWNLINK,
+    TAG_UPLINK,
+    Frame,
+    LinkLost,
+    Receiver,
+    recv_frame,
+    send_frame,
+)
 from .compute import cloud_features, cloud_raw
 from .pacing import PacedLink
 from .session import RunRequest, mismatch, set_up, sgd, synchronize

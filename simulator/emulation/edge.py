@@ -20,18 +20,28 @@ import time
 import torch
 from tqdm import tqdm
 
-from ..accuracy import load_data
-from ..batching import get_preprocess
-from ..errors import UserError
-from ..scenario import Scenario
-from ..sim.costs import uplink_payload_bytes
-from .channel import (CLOUD_RANK, DATA, TAG_CONTROL, TAG_DOWNLINK, TAG_UPLINK, Frame, LinkLost, Receiver,
-                      recv_frame, send_frame)
+from ..core.errors import UserError
+from ..costmodel.costs import uplink_payload_bytes
+from ..data.batching import get_preprocess
+from ..scenario.config import Scenario
+from ..training.runs import load_data
+from .channel import (
+    CLOUD_RANK,
+    DATA,
+    TAG_CONTROL,
+    TAG_DOWNLINK,
+    TAG_UPLINK,
+    Frame,
+    LinkLost,
+    Receiver,
+    recv_frame,
+    send_frame,
+)
 from .compute import edge_hierarchical, edge_split_backward, edge_split_forward
 from .pacing import PacedLink
 from .payloads import encode_raw
+from .prediction import predict
 from .session import RunRecord, RunRequest, profile_threads, run_request, set_up, sgd, synchronize
-from .validation import predict
 
 
 class TrainingSet:

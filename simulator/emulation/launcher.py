@@ -14,58 +14,18 @@ a timeout, and this process gives the edge worker the predicted time of all runs
 their timeouts.
 """
 import contextlib
-import ctypes
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ..io import check_writable
-from ..scenario import Scenario, load_scenario
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child, before exec: be killed when the launcher dies (Linux; a no-op elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def worker_env(threads: int) -> dict:
-    """Loopback-friendly gloo, quiet C++ logs (errors come back as one line), the profile's threads."""
-    env = dict(os.environ)
-    env.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
-    env["OMP_NUM_THREADS"] = str(threads)
-    return env
-
-
-def spawn(args: list[str], env: dict, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "simulator", "emulate-worker", *args], env=env,
-                            start_new_session=True, preexec_fn=die_with_parent, **kwargs)
-
-
-def stop(process: subprocess.Popen, grace_s: float = 3.0) -> None:
-    """Terminate a worker, then kill it if it has not gone within `grace_s`."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from ..core.errors import UserError
+from ..core.files import check_writable
+from ..scenario.config import Scenario, load_scenario
+from .processes import free_port, spawn, stop, worker_env
 
 
 def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, timeout_s: float) -> None:
@@ -137,7 +97,8 @@ def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cl
             progress: bool = True):
     """Run every model x rate x method of the scenario for real, simulate each, write the table."""
     from .channel import parse_address
-    from .validation import error_table, predict, validation_table, write_validation
+    from .prediction import predict
+    from .validation import error_table, validation_table, write_validation
 
     scenario = load_scenario(scenario_path)
     rates_mbps = rates_mbps or list(scenario.network.uplink_mbps)

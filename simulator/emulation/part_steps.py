@@ -22,40 +22,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from ..batching import get_preprocess
-from ..io import atomic_write_text
-from ..runner import fixed_split
-from ..scenario import Scenario, resolve_path
-from ..sim.costs import PartSteps
+from ..core.files import atomic_write_text
+from ..data.batching import get_preprocess
+from ..scenario.config import Scenario
 from .compute import cloud_features, cloud_raw, edge_hierarchical, edge_split_backward, edge_split_forward
 from .payloads import encode_raw, encode_with_labels
+from .prediction import steps_path
 from .session import build_parts, profile_threads, run_request, sgd, use_profile_device, warm_up
 
 SCHEMA = "part_steps/1"
 STEPS_CHILD = "SIMULATOR_PART_STEPS_CHILD"  # set in the measuring child process
 QUANTILE = 10  # percent: the step time kept is the 10th percentile of the repeats (step_ms)
-
-
-def steps_path(scenario: Scenario, model: str) -> Path:
-    """Where the part steps of `model` at the scenario's split and codec live: beside the edge profile."""
-    profile = resolve_path(scenario.edge.profiles[model], Path(scenario.path).resolve().parent)
-    split = fixed_split(scenario, model)
-    return profile.with_name(f"{profile.stem}.steps-{split}-{scenario.network.codec}.json")
-
-
-def load_part_steps(scenario: Scenario, model: str) -> PartSteps | None:
-    """The measured part steps of `model`, or None when none were measured."""
-    path = steps_path(scenario, model)
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text())
-    return PartSteps(**{f.name: data["steps_ms"][f.name.removesuffix("_s") + "_ms"] / 1e3 for f in fields(PartSteps)})
 
 
 def step_ms(run: Callable[..., object], warmup: int, repeats: int,
@@ -119,9 +102,9 @@ def measure_like_the_workers(scenario_path: str) -> None:
     """Measure in a process started as the workers are (`launcher.worker_env`: OMP_NUM_THREADS
     at the profile's thread count from the start, not lowered later by torch.set_num_threads,
     which left the edge step about 1 ms, 2.5%, slower here), then print what was written."""
-    from ..errors import UserError
-    from ..scenario import load_scenario
-    from .launcher import worker_env
+    from ..core.errors import UserError
+    from ..scenario.config import load_scenario
+    from .processes import worker_env
     from .session import profile_threads
 
     scenario = load_scenario(scenario_path)

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ..codecs import CODEC_HEADER_BYTES, Encoded, decode, encode, encoded_bytes
+from ..models.codecs import CODEC_HEADER_BYTES, Encoded, decode, encode, encoded_bytes
 
 CODEC_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "int8": torch.int8}
 

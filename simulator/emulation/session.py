@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from ..costmodel.costs import BatchCosts, batch_costs
 from ..models import SplitModel, build_model, split
-from ..profile import Profile
-from ..runner import fixed_split
-from ..scenario import Scenario
-from ..sim.costs import BatchCosts, batch_costs
-from ..training import MethodTrainer, OptimizerConfig
+from ..profiling.schema import Profile
+from ..scenario.config import Scenario
+from ..sweep.points import fixed_split
+from ..training.methods import MethodTrainer, OptimizerConfig
 
 STATUSES = ("ok", "cloud_lost", "skipped")
 

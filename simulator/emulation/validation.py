@@ -15,19 +15,15 @@ predicted against measured time, a point per run, on log axes with the y = x lin
 +-5% band.
 """
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from ..io import atomic_write_text
+from ..core.files import atomic_write_text
 from ..report.style import colour, label, new_figure, render_png, write_bytes_atomic
-from ..runner import SweepPoint, fixed_split, run_spec
-from ..scenario import Scenario
-from ..sim.costs import (BatchCosts, cloud_train_s, hierarchical_edge_train_s, split_edge_backward_s,
-                         split_edge_forward_s)
-from ..sim.engine import RunResult, RunSpec, simulate
-from .part_steps import load_part_steps
+from ..scenario.config import Scenario
+from ..sim.engine import simulate
+from .prediction import emulated_spec, predicted_compute_ms
 
 VALIDATION_COLUMNS = ["method", "uplink_mbps", "batches", "measured_s", "predicted_s", "error_pct"]
 EXTRA_COLUMNS = ["model", "split", "codec", "downlink_mbps", "latency_ms", "status", "edge_s", "cloud_s",
@@ -36,31 +32,6 @@ EXTRA_COLUMNS = ["model", "split", "codec", "downlink_mbps", "latency_ms", "stat
                  "cloud_threads", "pacing", "compute_model", "note"]
 PACING = "application"  # serialisation slept per payload, latency held in a delay line (`pacing`)
 TARGET_PCT = 5.0
-
-
-def emulated_spec(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunSpec:
-    """The scenario's run of `model` and `method` at `uplink_mbps`, as one epoch of `batches` batches."""
-    split = fixed_split(scenario, model)
-    spec = run_spec(scenario, SweepPoint(model, split, method, uplink_mbps), 0)
-    steps = load_part_steps(scenario, model)
-    costs = spec.costs if steps is None else replace(spec.costs, part_steps=steps)
-    return replace(spec, costs=costs, batches_per_epoch=batches, epochs=1)
-
-
-def predict(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunResult:
-    """The simulation of one emulated run."""
-    return simulate(emulated_spec(scenario, model, method, uplink_mbps, batches))
-
-
-def predicted_compute_ms(costs: BatchCosts, method: str) -> tuple[float, float]:
-    """(edge, cloud) compute per batch the simulator charges, ms (edge: nan for full_cloud)."""
-    if method == "full_cloud":
-        edge_s = math.nan
-    elif method == "hierarchical":
-        edge_s = costs.edge_prep_s + hierarchical_edge_train_s(costs)
-    else:
-        edge_s = costs.edge_prep_s + split_edge_forward_s(costs) + split_edge_backward_s(costs)
-    return 1e3 * edge_s, 1e3 * cloud_train_s(costs, method)
 
 
 def validation_table(scenario: Scenario, records: list[dict]) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Model registry: splittable VGG-16 and ResNet-18 for every supported dataset."""
 from typing import Callable
 
-from ..datasets import get_dataset_spec
-from ..errors import UserError
+from ..core.errors import UserError
+from ..data.specs import get_dataset_spec
 from .blocks import BlockNet, FeatureInfo, Stage
 from .early_exit import early_exit_head, early_exit_param_count
 from .resnet import resnet18

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .blocks import BlockNet, Stage
 from .early_exit import early_exit_head
 

@@ -10,7 +10,7 @@ Each figure function returns a ReportFigure whose `data` is exactly what it plot
 """
 from pathlib import Path
 
-from ..io import atomic_write_text
+from ..core.files import atomic_write_text
 from .accuracy_figure import fig_time_to_accuracy
 from .data import RunData, load_run
 from .document import report_blocks, to_html, to_markdown

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 METHOD_ORDER = ("full_cloud", "split_learning", "hierarchical")
 THREE_G_MBPS = 1.0  # a 3G-class uplink; the report's "typical low rate" is the swept rate nearest to it

@@ -5,8 +5,15 @@ Every piece of work holds its resource for a duration from `costs` and is logged
 """
 import simpy
 
-from .costs import (BatchCosts, cloud_train_s, downlink_payload_bytes, hierarchical_edge_train_s,
-                    split_edge_backward_s, split_edge_forward_s, uplink_payload_bytes)
+from ..costmodel.costs import (
+    BatchCosts,
+    cloud_train_s,
+    downlink_payload_bytes,
+    hierarchical_edge_train_s,
+    split_edge_backward_s,
+    split_edge_forward_s,
+    uplink_payload_bytes,
+)
 from .network import Link
 from .recorder import Recorder, StageLog
 

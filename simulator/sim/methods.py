@@ -13,11 +13,8 @@ Each method is one or two *phases*, each simulated in its own SimPy environment:
 
 Segments and stage names feed the fast forward (see `recorder`).
 """
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -25,9 +22,7 @@ import simpy
 from .devices import CloudServer, EdgeDevice
 from .network import Link
 from .recorder import Recorder, Stage
-
-if TYPE_CHECKING:
-    from .engine import RunSpec
+from .run import RunSpec
 
 UPLINK = (("uplink", "send"), ("uplink", "propagate"))
 DOWNLINK = (("downlink", "send"), ("downlink", "propagate"))

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import simpy
 
-from .costs import LinkSpec, packet_count, serialisation_time_s
+from ..costmodel.costs import LinkSpec, packet_count, serialisation_time_s
 from .recorder import Recorder
 
 

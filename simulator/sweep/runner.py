@@ -3,19 +3,18 @@
 """
 import math
 import time
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .io import atomic_write_text, check_writable
-from .accuracy import RowKey, Trainer, TrainingResult, proxy_note, scenario_accuracy
+from ..core.files import atomic_write_text, check_writable
+from ..scenario.config import AUTO, Scenario, load_scenario
+from ..sim.engine import simulate
+from ..sim.run import RunResult
+from ..training.runs import RowKey, Trainer, TrainingResult, proxy_note, scenario_accuracy
 from .outputs import scenario_summary, write_run_outputs
-from .scenario import AUTO, Scenario, load_scenario
-from .split_points import SplitSearch, search_splits
-from .sim.costs import LinkSpec, batch_costs
-from .sim.engine import RunResult, RunSpec, simulate
+from .points import SweepPoint, run_spec, sweep_points
+from .split_table import SplitSearch, search_splits
 
 RESULT_COLUMNS = [
     "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "downlink_mbps", "latency_ms",
@@ -28,52 +27,6 @@ RESULT_COLUMNS = [
 ]
 TRAINING_COLUMNS = ["model", "method", "trained_as", "split", "codec", "dataset", "width", "epoch", "train_loss",
                     "exit_train_loss", "final_accuracy", "early_exit_accuracy", "wall_time_s", "device", "cache_key"]
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    model: str
-    split: str
-    method: str
-    uplink_mbps: float
-
-
-def sweep_points(scenario: Scenario, search: SplitSearch | None = None) -> list[SweepPoint]:
-    """Every model x uplink rate x method, at the point `search` chose (default: the fixed splits)."""
-    def split_of(model: str, rate: float) -> str:
-        return search.split_of(model, rate) if search is not None else fixed_split(scenario, model)
-
-    return [SweepPoint(m.name, split_of(m.name, rate), method, rate)
-            for m in scenario.workload.models for rate in scenario.network.uplink_mbps for method in scenario.methods]
-
-
-def fixed_split(scenario: Scenario, model: str) -> str:
-    split = next(m.split for m in scenario.workload.models if m.name == model)
-    if split == AUTO:
-        raise ValueError(f"{model} has split: auto; choose its points first (split_points.search_splits)")
-    return split
-
-
-def run_seed(scenario: Scenario, index: int) -> int:
-    """Independent, reproducible random stream per sweep point."""
-    return int(np.random.SeedSequence([scenario.seed, index]).generate_state(1)[0])
-
-
-def link(scenario: Scenario, rate_mbps: float) -> LinkSpec:
-    n = scenario.network
-    return LinkSpec(rate_mbps=rate_mbps, latency_ms=n.latency_ms, jitter_ms=n.jitter_ms, loss_rate=n.loss_rate,
-                    mtu_bytes=n.mtu_bytes, retransmit_timeout_ms=n.retransmit_timeout_ms)
-
-
-def run_spec(scenario: Scenario, point: SweepPoint, index: int) -> RunSpec:
-    costs = batch_costs(scenario.edge_profiles[point.model], scenario.cloud_profiles[point.model], point.split,
-                        scenario.network.codec)
-    return RunSpec(method=point.method, costs=costs, uplink=link(scenario, point.uplink_mbps),
-                   downlink=link(scenario, scenario.downlink_mbps(point.uplink_mbps)),
-                   batches_per_epoch=scenario.batches_per_epoch, epochs=scenario.workload.epochs,
-                   uplink_buffer_batches=scenario.network.uplink_buffer_batches,
-                   edge_has_gpu=scenario.edge.compute == "gpu", raw_upload=scenario.full_cloud.raw_upload,
-                   seed=run_seed(scenario, index))
 
 
 def result_row(scenario: Scenario, point: SweepPoint, result: RunResult) -> dict:
@@ -107,7 +60,7 @@ def simulate_scenario(scenario: Scenario, progress: bool = True,
                       search: SplitSearch | None = None) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
     if search is None and any(m.split == AUTO for m in scenario.workload.models):
         search = search_splits(scenario, trainer=None)  # accuracy unchecked
-    points = sweep_points(scenario, search)
+    points = sweep_points(scenario, search.split_of if search is not None else None)
     results, rows = {}, []
     for index, point in enumerate(tqdm(points, desc=f"simulate {scenario.name}", unit="run", disable=not progress)):
         results[point] = result = simulate(run_spec(scenario, point, index))
@@ -227,7 +180,7 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
     written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if train else "")
     print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
-    from .report import write_report, written_text
+    from ..report import write_report, written_text
 
     print(f"wrote the report: {written_text(write_report(folder))}")
     return table

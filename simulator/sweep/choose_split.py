@@ -18,7 +18,7 @@ This module is pure: the accuracy comes in as a function, so a test can give a t
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .data_loaders import ImageSet
-from .datasets import get_dataset_spec
-from .errors import UserError
+from .readers import ImageSet
+from .specs import get_dataset_spec
+from ..core.errors import UserError
 
 
 def _stratified_quota(counts: list[int], n: int, generator: torch.Generator) -> list[int]:

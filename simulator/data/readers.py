@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import get_dataset_spec
-from .errors import UserError
+from .specs import get_dataset_spec
+from ..core.errors import UserError
 
 SPLITS = ("train", "test")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -11,14 +11,16 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .accuracy import Trainer, TrainingRun, run_settings
-from .errors import UserError
-from .memory import MB, EdgeMemory, edge_memory
-from .scenario import AUTO, Scenario
-from .sim.analytic import analytic_time_s
-from .sim.costs import cloud_train_s, edge_stages_s, serialisation_time_s, uplink_payload_bytes
-from .sim.engine import RunSpec, simulate
-from .split_search import Candidate, Choice, NoFeasiblePoint, accuracy_error, choose, memory_error
+from ..core.errors import UserError
+from ..costmodel.analytic import analytic_time_s
+from ..costmodel.costs import cloud_train_s, edge_stages_s, serialisation_time_s, uplink_payload_bytes
+from ..costmodel.memory import MB, EdgeMemory, edge_memory
+from ..scenario.config import AUTO, Scenario
+from ..sim.engine import simulate
+from ..sim.run import RunSpec
+from ..training.runs import Trainer, TrainingRun, run_settings
+from .choose_split import Candidate, Choice, NoFeasiblePoint, accuracy_error, choose, memory_error
+from .points import SweepPoint, run_spec
 
 SPLIT_COLUMNS = [
     "model", "uplink_mbps", "split", "chosen", "reason", "hierarchical_time_s", "des_time_s", "bottleneck",
@@ -39,8 +41,6 @@ class SplitSearch:
 
 def hierarchical_specs(scenario: Scenario, model: str, points: list[str]) -> dict[tuple[str, float], RunSpec]:
     """(point, rate) -> the sweep's own hierarchical RunSpec (`runner.run_spec`), so the two never differ."""
-    from .runner import SweepPoint, run_spec  # runner imports this module
-
     return {(p, r): run_spec(scenario, SweepPoint(model, p, "hierarchical", r), 0)
             for p in points for r in scenario.network.uplink_mbps}
 

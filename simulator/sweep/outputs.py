@@ -17,9 +17,9 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from .accuracy import proxy_note
-from .io import atomic_write_text
-from .scenario import Scenario
+from ..core.files import atomic_write_text
+from ..scenario.config import Scenario
+from ..training.runs import proxy_note
 
 RUN_KEYS = ("model", "method", "uplink_mbps")
 

@@ -7,7 +7,7 @@ has at most 256 classes).
 """
 from dataclasses import dataclass
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 @dataclass(frozen=True)

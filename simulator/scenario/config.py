@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .codecs import CODECS
-from .config import build_dataclass, read_yaml
-from .datasets import DATASETS
-from .errors import UserError
-from .models import MODELS, build_model
-from .profile import Profile
+from ..core.errors import UserError
+from ..core.typed import build_dataclass, read_yaml
+from ..data.specs import DATASETS
+from ..models import MODELS, build_model
+from ..models.codecs import CODECS
+from ..profiling.schema import Profile
 
 Method = Literal["full_cloud", "split_learning", "hierarchical"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]

@@ -30,8 +30,8 @@ counted there), so A(k) is exactly what autograd keeps; `memory_probe` measures 
 import math
 from dataclasses import dataclass
 
-from .codecs import encoded_bytes
-from .profile import Profile
+from ..models.codecs import encoded_bytes
+from ..profiling.schema import Profile
 
 MB = 1024 * 1024  # memory budgets (edge.memory_mb) and reports use MiB, as device datasheets do
 

@@ -18,8 +18,8 @@ Activations and gradients have the shape of `layers[split].out_shape` and the sa
 import math
 from dataclasses import dataclass
 
-from ..codecs import encoded_bytes
-from ..profile import Profile
+from ..models.codecs import encoded_bytes
+from ..profiling.schema import Profile
 
 METHODS = ("full_cloud", "split_learning", "hierarchical")
 RAW_UPLOADS = ("once", "every_epoch")

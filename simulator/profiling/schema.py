@@ -11,7 +11,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from ..core.errors import UserError
 
 SCHEMA_VERSION = 1
 SOURCES = ("measured", "derived")
@@ -106,7 +106,7 @@ class Profile:
         return {"schema_version": data.pop("schema_version"), **data}
 
     def save(self, path: str | Path) -> None:
-        from .io import atomic_write_text
+        from ..core.files import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .accuracy import Trainer, proxy_note
-from .io import atomic_write_text, check_writable
-from .report.document import percent_text
+from ..core.files import atomic_write_text, check_writable
+from ..report.document import percent_text
+from ..scenario.config import load_scenario
+from ..training.runs import Trainer, proxy_note
 from .runner import choices_text, format_duration
-from .scenario import load_scenario
-from .split_points import SplitSearch, search_splits
+from .split_table import SplitSearch, search_splits
 
 
 def points_text(table: pd.DataFrame, model: str) -> str:
@@ -34,7 +34,7 @@ def points_text(table: pd.DataFrame, model: str) -> str:
 
 
 def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSearch:
-    from .report.split_figure import write_split_figure
+    from ..report.split_figure import write_split_figure
 
     scenario = load_scenario(path)
     folder = Path(scenario.output_dir)

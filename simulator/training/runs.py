@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .io import atomic_write_text
-from .models import build_model
-from .scenario import AUTO
-from .torch_device import resolve_device
-from .training import MethodTrainer, OptimizerConfig
+from ..core.files import atomic_write_text
+from ..models import build_model
+from ..models.device import resolve_device
+from ..scenario.config import AUTO
+from .methods import MethodTrainer, OptimizerConfig
 
 TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
 
@@ -190,8 +190,8 @@ def proxy_note(scenario) -> str:
 def load_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int,
               data_root: str | None, download: bool) -> tuple:
     """(train, test) ImageSets, subset as configured; loaded once per scenario."""
-    from .batching import subset
-    from .data_loaders import load_dataset
+    from ..data.batching import subset
+    from ..data.readers import load_dataset
 
     train_set = load_dataset(dataset, "train", data_root, download)
     test_set = load_dataset(dataset, "test", data_root, download)
@@ -204,7 +204,7 @@ def load_data(dataset: str, train_subset: int | None, test_subset: int | None, s
 
 def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
     """Fresh loaders: every method sees the same batches in the same order."""
-    from .batching import BatchLoader
+    from ..data.batching import BatchLoader
 
     device = str(resolve_device(run.device, "accuracy.device"))
     return (BatchLoader(train_set, run.batch_size, True, run.seed, device),

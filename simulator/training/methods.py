@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .codecs import roundtrip
-from .models import BlockNet, split
+from ..models import BlockNet, split
+from ..models.codecs import roundtrip
 
 METHODS = ("full_cloud", "split_learning", "hierarchical")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import UserError
+from ..core.errors import UserError
 
 CODEC_ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 CODEC_HEADER_BYTES = {"fp32": 0, "fp16": 0, "int8": 8}

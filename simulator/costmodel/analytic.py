@@ -17,8 +17,17 @@ back to back and the last batch's latency is paid once, before training starts.
 """
 from collections.abc import Sequence
 
-from .costs import (RAW_UPLOADS, BatchCosts, LinkSpec, check_method, cloud_train_s, edge_stages_s,
-                    serialisation_time_s, split_learning_batch_s, uplink_payload_bytes)
+from .costs import (
+    RAW_UPLOADS,
+    BatchCosts,
+    LinkSpec,
+    check_method,
+    cloud_train_s,
+    edge_stages_s,
+    serialisation_time_s,
+    split_learning_batch_s,
+    uplink_payload_bytes,
+)
 
 
 def pipeline_time_s(stages_s: Sequence[float], latency_s: float, n_batches: int) -> float:

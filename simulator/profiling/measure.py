@@ -28,12 +28,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from .datasets import get_dataset_spec
-from .errors import UserError
-from .models import build_model, early_exit_head
+from ..core.errors import UserError
+from ..data.specs import get_dataset_spec
+from ..models import build_model, early_exit_head
+from ..models.device import resolve_device
 from .memory_probe import SavedTensorMeter, allocation_rise_bytes
-from .profile import FP32_BYTES, DeviceInfo, ExitProfile, LayerProfile, Profile
-from .torch_device import resolve_device
+from .schema import FP32_BYTES, DeviceInfo, ExitProfile, LayerProfile, Profile
+
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":

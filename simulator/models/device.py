@@ -1,7 +1,7 @@
 """Choosing the torch device for measuring or training."""
 import torch
 
-from .errors import UserError
+from ..core.errors import UserError
 
 DEVICE_NAMES = ("cpu", "cuda", "auto")
 

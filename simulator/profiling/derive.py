@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import UserError
-from .profile import FP32_BYTES, DeviceInfo, Profile
+from ..core.errors import UserError
+from .schema import FP32_BYTES, DeviceInfo, Profile
 
 DATASHEET_KEYS = ("name", "kind", "peak_flops", "memory_bandwidth_bytes_s", "memory_mb", "compute_efficiency",
                   "memory_efficiency", "overhead_ms_per_kernel_group", "source")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from .codecs import encode
+from ..models.codecs import encode
 
 WINDOW = "memory_probe.window"  # the profiler range whose allocations are measured
 

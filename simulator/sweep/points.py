@@ -1,0 +1,57 @@
+"""The runs of a scenario: every model x uplink rate x method (`SweepPoint`) and the
+simulation spec of each (`run_spec`), shared by the sweep and the separation-point table so
+the two never build a run differently.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..costmodel.costs import LinkSpec, batch_costs
+from ..scenario.config import AUTO, Scenario
+from ..sim.run import RunSpec
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    model: str
+    split: str
+    method: str
+    uplink_mbps: float
+
+
+def sweep_points(scenario: Scenario, split_of: Callable[[str, float], str] | None = None) -> list[SweepPoint]:
+    """Every model x uplink rate x method, at the point `split_of(model, rate)` gives (default:
+    the scenario's fixed splits)."""
+    split_of = split_of or (lambda model, _rate: fixed_split(scenario, model))
+    return [SweepPoint(m.name, split_of(m.name, rate), method, rate)
+            for m in scenario.workload.models for rate in scenario.network.uplink_mbps for method in scenario.methods]
+
+
+def fixed_split(scenario: Scenario, model: str) -> str:
+    split = next(m.split for m in scenario.workload.models if m.name == model)
+    if split == AUTO:
+        raise ValueError(f"{model} has split: auto; choose its points first (split_points.search_splits)")
+    return split
+
+
+def run_seed(scenario: Scenario, index: int) -> int:
+    """Independent, reproducible random stream per sweep point."""
+    return int(np.random.SeedSequence([scenario.seed, index]).generate_state(1)[0])
+
+
+def link(scenario: Scenario, rate_mbps: float) -> LinkSpec:
+    n = scenario.network
+    return LinkSpec(rate_mbps=rate_mbps, latency_ms=n.latency_ms, jitter_ms=n.jitter_ms, loss_rate=n.loss_rate,
+                    mtu_bytes=n.mtu_bytes, retransmit_timeout_ms=n.retransmit_timeout_ms)
+
+
+def run_spec(scenario: Scenario, point: SweepPoint, index: int) -> RunSpec:
+    costs = batch_costs(scenario.edge_profiles[point.model], scenario.cloud_profiles[point.model], point.split,
+                        scenario.network.codec)
+    return RunSpec(method=point.method, costs=costs, uplink=link(scenario, point.uplink_mbps),
+                   downlink=link(scenario, scenario.downlink_mbps(point.uplink_mbps)),
+                   batches_per_epoch=scenario.batches_per_epoch, epochs=scenario.workload.epochs,
+                   uplink_buffer_batches=scenario.network.uplink_buffer_batches,
+                   edge_has_gpu=scenario.edge.compute == "gpu", raw_upload=scenario.full_cloud.raw_upload,
+                   seed=run_seed(scenario, index))
