@@ -53,7 +53,7 @@ def main() -> None:
                                                                 args.buffer_batches, args.codec, device)
                     error = predicted.peak_bytes / measured - 1
                     errors.append(abs(error))
-                    print(f"{name:<9} {dataset:<14} {width:>5} {point:<9} {predicted.peak_mb:>13.2f} "
+                    print(f"{name:<9} {dataset:<14} {width:>5} {point:<9} {predicted.peak_mib:>13.2f} "
                           f"{measured / MB:>12.2f} {100 * error:>+6.1f}%  {predicted.peak_phase}")
     print(f"\n{len(errors)} points: mean |error| {100 * sum(errors) / len(errors):.1f}%, "
           f"max |error| {100 * max(errors):.1f}% (target: within 15%)")

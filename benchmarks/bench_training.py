@@ -21,8 +21,9 @@ import torch
 from simulator.data.batching import BatchLoader, subset
 from simulator.data.readers import load_dataset
 from simulator.models import build_model
-from simulator.scenario.config import load_scenario
-from simulator.training.methods import MethodTrainer, OptimizerConfig, bare_training_loop
+from simulator.scenario.load import load_scenario
+from simulator.training.methods import MethodTrainer, bare_training_loop
+from simulator.training.optimizer import OptimizerConfig
 from simulator.training.runs import proxy_note, scenario_accuracy
 
 CASES = [("vgg16", "stage3"), ("resnet18", "layer3_1")]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates every shipped profile: measured ones on this machine's CPU, then derived ones
-# for the datasheet devices in profiles/datasheets.json. Run from the repository root with
+# for the datasheet devices in simulator/profiling/datasheets.json. Run from the repository root with
 # the package installed. Measuring takes several minutes on a 2-core machine; keep the
 # machine otherwise idle so the timings are honest.
 set -euo pipefail
@@ -20,7 +20,7 @@ for device in jetson-orin-nano raspberry-pi-4 a100; do
   done
 done
 # Real two-process runs (scenarios/emulate_fashion_mnist.yaml): VGG-16 at width 0.25, one thread,
-# the thread count of each emulation worker; then each worker's whole per-batch step (part steps).
+# the thread count of each emulation worker. Its part steps are not shipped: every `simulate emulate`
+# measures them on the machine it runs on (README, "Real runs").
 simulate profile --model vgg16 --dataset fashion-mnist --batch-size 32 --device cpu --threads 1 --width 0.25 \
   --repeats 20 --warmup 3 --no-progress --out profiles/epyc-1t_vgg16_fashion-mnist_w0.25_b32.json
-simulate emulate scenarios/emulate_fashion_mnist.yaml --measure-steps

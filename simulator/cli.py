@@ -7,6 +7,7 @@
     simulate profile --derive DEVICE    derive a profile for a device from its datasheet
     simulate models                     list models, blocks, separation points, exit sizes
     simulate report FOLDER              redraw a run's report from its saved results
+    simulate data DATASET               say where a dataset is; fetch it first when it is missing
     simulate emulate SCENARIO.yaml      run the methods for real (two processes) against the simulator
     simulate emulate-worker --role ...  one worker of an emulated run (the cloud side on a server)
 
@@ -15,12 +16,10 @@ Bad input ends with one line on stderr and exit status 2.
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from .core.errors import UserError
 
-COMMANDS = ("run", "validate", "split", "profile", "models", "report", "emulate", "emulate-worker")
-DEFAULT_DATASHEETS = Path(__file__).resolve().parent.parent / "profiles" / "datasheets.json"
+COMMANDS = ("run", "validate", "split", "profile", "models", "report", "data", "emulate", "emulate-worker")
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,9 +31,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    from .data.provision import DOWNLOAD_POLICIES
     from .data.specs import DATASETS
     from .models import MODELS
-    from .models.codecs import CODECS  # noqa: F401  (keeps import errors inside main's handler)
 
     parser = Parser(prog="simulate", description="Edge-cloud training simulator (hierarchical training, "
                     "split learning, full-cloud) across network bit rates.")
@@ -66,7 +65,8 @@ def build_parser() -> Parser:
     prof.add_argument("--seed", type=int, default=0)
     prof.add_argument("--derive", metavar="DEVICE", help="derive for this datasheet device instead of measuring")
     prof.add_argument("--from", dest="from_profile", metavar="FILE", help="with --derive: the measured profile")
-    prof.add_argument("--datasheets", default=str(DEFAULT_DATASHEETS), help="with --derive: datasheet JSON")
+    prof.add_argument("--datasheets", help="with --derive: datasheet JSON (default: the shipped one, "
+                      "simulator/profiling/datasheets.json)")
     prof.add_argument("--out", required=True, help="output profile JSON")
     prof.add_argument("--no-progress", action="store_true")
 
@@ -77,6 +77,13 @@ def build_parser() -> Parser:
 
     report = sub.add_parser("report", help="redraw report.html, report.md and the figures from saved results")
     report.add_argument("folder", help="a scenario's output folder, e.g. reports/low_bitrate")
+    data = sub.add_parser("data", help="say where a dataset is; when it is missing, install or download it first")
+    data.add_argument("dataset", choices=list(DATASETS))
+    data.add_argument("--root", metavar="DIR", help="data folder (default: $SIMULATOR_DATA, else ./data; and "
+                      "Debian's /usr/share/datasets for fashion-mnist)")
+    data.add_argument("--download", choices=DOWNLOAD_POLICIES, default="auto", help="auto: Debian's "
+                      "package with apt-get (as root), else the official download; network: only the download; "
+                      "never: only look (default auto)")
     add_emulate_parsers(sub)
     return parser
 
@@ -92,33 +99,51 @@ def add_emulate_parsers(sub) -> None:
     emulate.add_argument("--timeout-s", type=float, default=60.0, help="longest wait for the peer: connecting, one "
                          "message (default 60)")
     emulate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    emulate.add_argument("--part-steps", metavar="FILE", help="predict with part steps measured earlier on these "
+                         "machines (a part_steps.json); default: measure them at the start of the run")
     emulate.add_argument("--measure-steps", action="store_true", help="only time each worker's whole per-batch "
-                         "step here (part steps, beside the edge profile); no runs")
+                         "step (part steps), each on its own machine, and write them (--out); no runs")
+    emulate.add_argument("--out", metavar="FILE", help="with --measure-steps: where to write the part steps "
+                         "(default: the scenario's output folder, part_steps.json)")
     worker = sub.add_parser("emulate-worker", help="one worker of `simulate emulate` (run the cloud side on a server)")
     worker.add_argument("scenario", help="scenario YAML file (the same as the edge's)")
     worker.add_argument("--role", choices=["edge", "cloud"], required=True)
     worker.add_argument("--listen", metavar="HOST:PORT", help="cloud: address and port to wait for the edge on")
     worker.add_argument("--cloud", metavar="HOST:PORT", help="edge: the cloud worker's address")
-    worker.add_argument("--uplink-mbps", type=float, nargs="+", default=[], help="edge: uplink rates")
-    worker.add_argument("--batches", type=int, default=200, help="edge: batches per run")
-    worker.add_argument("--result", help="edge: file to append one JSON line per run to")
+    worker.add_argument("--plan", help="edge: the runs, as `simulate emulate` writes them (JSON)")
+    worker.add_argument("--result", help="edge: file to append one JSON line per measurement and run to")
     worker.add_argument("--timeout-s", type=float, default=60.0, help="longest wait for the peer (default 60)")
     worker.add_argument("--no-progress", action="store_true")
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """--width and --batch-size within the scenario limits, before a model of that size is built."""
+    import math
+
+    from .scenario.limits import MAX_ACCURACY_WIDTH, MAX_BATCH_SIZE
+
+    if not (math.isfinite(args.width) and args.width > 0):
+        raise UserError(f"--width must be a finite number > 0, got {args.width:g}")
+    MAX_ACCURACY_WIDTH.check(args.command, "--width", args.width)
+    if getattr(args, "batch_size", None) is not None:
+        MAX_BATCH_SIZE.check(args.command, "--batch-size", args.batch_size)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
     from .core.files import check_writable
     from .profiling.schema import Profile
 
+    check_sizes(args)
     check_writable(args.out)
     if args.derive:
-        from .profiling.derive import derive_profile, load_datasheets
+        from .profiling.derive import DEFAULT_DATASHEETS, derive_profile, load_datasheets
 
         if not args.from_profile:
             raise UserError("simulate profile --derive: --from FILE (a measured profile) is required")
-        sheets = load_datasheets(args.datasheets)
+        datasheets = args.datasheets or DEFAULT_DATASHEETS
+        sheets = load_datasheets(datasheets)
         if args.derive not in sheets:
-            raise UserError(f"{args.datasheets}: unknown device {args.derive!r}; valid: {', '.join(sheets)}")
+            raise UserError(f"{datasheets}: unknown device {args.derive!r}; valid: {', '.join(sheets)}")
         profile = derive_profile(Profile.load(args.from_profile), sheets[args.derive], args.from_profile)
     else:
         from .profiling.measure import measure_profile
@@ -138,6 +163,7 @@ def cmd_models(args: argparse.Namespace) -> None:
     from .data.specs import get_dataset_spec
     from .models import MODELS, build_model, early_exit_param_count
 
+    check_sizes(args)
     for name in [args.model] if args.model else list(MODELS):
         model = build_model(name, args.dataset, args.width)
         classes = get_dataset_spec(args.dataset).num_classes
@@ -152,6 +178,12 @@ def cmd_models(args: argparse.Namespace) -> None:
             print(f"  {info.name:<10} {shape:<16} {params:>11,} {exit_params:>12}")
 
 
+def cmd_data(args: argparse.Namespace) -> None:
+    from .data.provision import provision_dataset
+
+    print(provision_dataset(args.dataset, args.root, args.download))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report, written_text
 
@@ -161,12 +193,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_emulate(args: argparse.Namespace) -> None:
     from .emulation.launcher import emulate
 
-    if args.measure_steps:
-        from .emulation.part_steps import measure_like_the_workers
-
-        measure_like_the_workers(args.scenario)
-        return
-    emulate(args.scenario, args.uplink_mbps, args.batches, args.cloud, args.timeout_s, progress=not args.no_progress)
+    emulate(args.scenario, args.uplink_mbps, args.batches, args.cloud, args.timeout_s, progress=not args.no_progress,
+            part_steps=args.part_steps, measure_only=args.measure_steps, out=args.out)
 
 
 def cmd_emulate_worker(args: argparse.Namespace) -> None:
@@ -176,7 +204,7 @@ def cmd_emulate_worker(args: argparse.Namespace) -> None:
     if address is None:
         raise UserError(f"emulate-worker --role {args.role}: {'--listen' if args.role == 'cloud' else '--cloud'} "
                         f"HOST:PORT is required")
-    worker_main(args.role, args.scenario, address, args.uplink_mbps, args.batches, args.result, args.timeout_s,
+    worker_main(args.role, args.scenario, address, args.plan, args.result, args.timeout_s,
                 progress=not args.no_progress)
 
 
@@ -193,7 +221,7 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from .scenario.config import load_scenario
+    from .scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)
     print(f"{args.scenario}: valid ({scenario.summary()})")
@@ -201,15 +229,16 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        argv.insert(0, "run")  # `simulate scenarios/x.yaml`
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")  # `simulate scenarios/x.yaml`, `simulate --no-train scenarios/x.yaml`
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
             build_parser().print_help()
             return 2
         {"run": cmd_run, "validate": cmd_validate, "split": cmd_split, "profile": cmd_profile, "models": cmd_models,
-         "report": cmd_report, "emulate": cmd_emulate, "emulate-worker": cmd_emulate_worker}[args.command](args)
+         "report": cmd_report, "data": cmd_data, "emulate": cmd_emulate,
+         "emulate-worker": cmd_emulate_worker}[args.command](args)
     except UserError as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from simulator.cli import main
 
@@ -45,6 +46,42 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
     assert "Traceback" not in proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+DELETE = object()  # a `changes` value that removes the key
+
+
+def scenario_data(folder: Path, changes: dict | None = None, base: str = "low_bitrate") -> dict:
+    """The shipped scenarios/<base>.yaml as a dict, with `changes` applied.
+
+    `changes` maps dotted keys to values (`{"workload.epochs": 2}`; DELETE removes a key). Profiles
+    of models the workload no longer lists are dropped, shipped profile paths are made absolute,
+    and output_dir is folder/out unless `changes` sets it.
+    """
+    data = yaml.safe_load((ROOT / "scenarios" / f"{base}.yaml").read_text())
+    data["output_dir"] = str(folder / "out")
+    for key, value in (changes or {}).items():
+        *parents, leaf = key.split(".")
+        section = data
+        for part in parents:
+            section = section.setdefault(part, {})
+        if value is DELETE:
+            section.pop(leaf, None)
+        else:
+            section[leaf] = value
+    models = {m["name"] for m in data["workload"]["models"]}
+    for side in ("edge", "cloud"):
+        profiles = data.get(side, {}).get("profiles", {})
+        data[side]["profiles"] = {m: str(ROOT / p) if (ROOT / p).is_file() else p  # shipped profiles, made absolute
+                                  for m, p in profiles.items() if m in models}
+    return data
+
+
+def write_scenario(folder: Path, changes: dict | None = None, base: str = "low_bitrate", name: str = "scenario") -> Path:
+    """`scenario_data(folder, changes, base)` written to folder/<name>.yaml."""
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(scenario_data(folder, changes, base)))
+    return path
 
 
 @pytest.fixture

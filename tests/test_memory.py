@@ -4,31 +4,25 @@ import dataclasses
 
 import pytest
 import torch
+from hand_profiles import Block, Exit, hand_profile
 from torch import nn
 
-from simulator.costmodel.memory import MB, edge_memory
+from simulator.costmodel.memory import MIB, edge_memory
 from simulator.models import build_model
 from simulator.models.split import split
 from simulator.profiling.measure import measure_profile
 from simulator.profiling.memory_probe import SavedTensorMeter, allocation_rise_bytes, measure_edge_training_peak_bytes
-from simulator.profiling.schema import DeviceInfo, ExitProfile, LayerProfile, Profile
+from simulator.profiling.schema import Profile
 
 
-def hand_profile() -> Profile:
+def memory_profile() -> Profile:
     """Two edge blocks and a head; batch 4, 10-byte raw samples, 1-byte labels (bytes)."""
-    def block(name, out_numel, params, saved, bwd_peak):
-        return LayerProfile(name=name, fwd_flops=0, bwd_flops=0, out_shape=[4, out_numel], out_bytes=4 * 4 * out_numel,
-                            param_bytes=params, fwd_ms=1, bwd_ms=1, step_ms=1, saved_bytes=saved,
-                            bwd_peak_bytes=bwd_peak)
-
-    layers = [block("a", 100, 1000, 5000, 3000), block("b", 50, 8000, 2000, 9000), block("head", 10, 500, 100, 50)]
-    exits = [ExitProfile(after="a", fwd_flops=0, bwd_flops=0, param_bytes=200, fwd_ms=1, bwd_ms=1, step_ms=1,
-                         saved_bytes=300, bwd_peak_bytes=700),
-             ExitProfile(after="b", fwd_flops=0, bwd_flops=0, param_bytes=100, fwd_ms=1, bwd_ms=1, step_ms=1,
-                         saved_bytes=150, bwd_peak_bytes=400)]
-    return Profile(device=DeviceInfo("hand", "cpu", "test", 1), model="tiny", dataset="tiny", input_shape=[1, 1, 10],
-                   batch_size=4, source="derived", layers=layers, exits=exits, optimizer_step_ms=3,
-                   raw_sample_bytes=10, label_bytes=1)
+    blocks = [Block("a", 1, 1, 1, out_numel=100, param_bytes=1000, saved_bytes=5000, bwd_peak_bytes=3000),
+              Block("b", 1, 1, 1, out_numel=50, param_bytes=8000, saved_bytes=2000, bwd_peak_bytes=9000),
+              Block("head", 1, 1, 1, out_numel=10, param_bytes=500, saved_bytes=100, bwd_peak_bytes=50)]
+    exits = [Exit("a", 1, 1, 1, param_bytes=200, saved_bytes=300, bwd_peak_bytes=700),
+             Exit("b", 1, 1, 1, param_bytes=100, saved_bytes=150, bwd_peak_bytes=400)]
+    return hand_profile(blocks, exits, batch_size=4, input_shape=(1, 1, 10), raw_sample_bytes=10, label_bytes=1)
 
 
 def test_memory_model_equals_a_hand_calculation():
@@ -41,7 +35,7 @@ def test_memory_model_equals_a_hand_calculation():
     #           a    = 5000 + grads(100 + 8000) + out_a 1600 + 3000 = 17700
     #           step = 2 * 9100 = 18200
     #   peak = 20656 + 18200 = 38856, in the optimizer step
-    memory = edge_memory(hand_profile(), "b", buffer_batches=3, codec="fp32")
+    memory = edge_memory(memory_profile(), "b", buffer_batches=3, codec="fp32")
     assert (memory.weights_bytes, memory.optimizer_bytes, memory.buffer_bytes, memory.input_bytes) == \
         (9100, 9100, 2412, 44)
     assert memory.activations_bytes == 7150
@@ -49,12 +43,12 @@ def test_memory_model_equals_a_hand_calculation():
     # Split after a, int8 codec (1 byte per value + 8-byte header), buffer of 2 batches:
     #   W = 1000 + 200 = 1200; buffer = 2 * (400 + 8 + 4) = 824; resident = 2400 + 824 + 44 = 3268
     #   phases: exit = 5000 + 300 + 700 = 6000; a = 5000 + 200 + 1600 + 3000 = 9800; step = 2400
-    memory = edge_memory(hand_profile(), "a", buffer_batches=2, codec="int8")
+    memory = edge_memory(memory_profile(), "a", buffer_batches=2, codec="int8")
     assert (memory.peak_bytes, memory.peak_phase) == (3268 + 9800, "a")
 
 
 def test_memory_model_needs_the_measured_fields():
-    profile = hand_profile()
+    profile = memory_profile()
     old = dataclasses.replace(profile, layers=[dataclasses.replace(layer, saved_bytes=None) for layer in profile.layers])
     with pytest.raises(ValueError, match="re-run 'simulate profile'"):
         edge_memory(old, "a", 1)
@@ -95,4 +89,4 @@ def test_memory_model_is_within_15_percent_of_the_measured_peak(model_name):
         model = build_model(model_name, "fashion-mnist", 0.125)
         measured = measure_edge_training_peak_bytes(model, split(model, point), 8, 10, 4, "fp32",
                                                     torch.device("cpu"))
-        assert abs(predicted / measured - 1) <= 0.15, (point, predicted / MB, measured / MB)
+        assert abs(predicted / measured - 1) <= 0.15, (point, predicted / MIB, measured / MIB)

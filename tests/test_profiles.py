@@ -4,12 +4,13 @@ import json
 import pytest
 import torch
 from conftest import ROOT, assert_user_error, run_process
+from hand_profiles import Block, Exit, hand_profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from simulator.models import build_model
-from simulator.profiling.derive import Datasheet, derive_profile, load_datasheets
+from simulator.profiling.derive import DEFAULT_DATASHEETS, Datasheet, derive_profile, load_datasheets
 from simulator.profiling.measure import measure_profile
-from simulator.profiling.schema import SCHEMA_VERSION, DeviceInfo, ExitProfile, LayerProfile, Profile
+from simulator.profiling.schema import SCHEMA_VERSION, Profile
 
 WIDTH, BATCH = 0.125, 4
 
@@ -57,22 +58,20 @@ def test_profile_json_round_trips(measured, tmp_path):
     assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
 
 
-def hand_profile() -> Profile:
+def two_block_profile() -> Profile:
     """One 2-layer model, batch 2, input 1x2x2 (2 x 4 fp32 values = 32 bytes per batch)."""
-    return Profile(
-        device=DeviceInfo("hand", "cpu", "2.x", 1), model="vgg16", dataset="cifar10", input_shape=[1, 2, 2],
-        batch_size=2, source="measured",
-        layers=[LayerProfile("a", 1000, 2000, [2, 4], 32, 100, 1.0, 2.0, 0.1),
-                LayerProfile("head", 10, 20, [2, 2], 16, 40, 1.0, 2.0, 0.1)],
-        exits=[ExitProfile("a", 50, 100, 20, 1.0, 2.0, 0.1)],
-        optimizer_step_ms=0.2, raw_sample_bytes=4)
+    blocks = [Block("a", 1.0, 2.0, 0.1, out_numel=4, param_bytes=100, fwd_flops=1000, bwd_flops=2000),
+              Block("head", 1.0, 2.0, 0.1, out_numel=2, param_bytes=40, fwd_flops=10, bwd_flops=20)]
+    exits = [Exit("a", 1.0, 2.0, 0.1, param_bytes=20, fwd_flops=50, bwd_flops=100)]
+    return hand_profile(blocks, exits, batch_size=2, input_shape=(1, 2, 2), raw_sample_bytes=4, label_bytes=1,
+                        prep_ms=0.0, model="vgg16", dataset="cifar10", source="measured", threads=1)
 
 
 def test_derivation_reproduces_its_roofline_arithmetic():
-    sheet = Datasheet(key="toy", name="Toy", kind="cuda", peak_flops=1e6, memory_bandwidth_bytes_s=1e4,
-                      memory_mb=1, compute_efficiency=0.5, memory_efficiency=0.5, overhead_ms_per_kernel_group=0.25,
+    sheet = Datasheet(key="toy", name="Toy", kind="cuda", peak_flops_per_s=1e6, memory_bandwidth_bytes_per_s=1e4,
+                      memory_mib=1, compute_efficiency=0.5, memory_efficiency=0.5, overhead_ms_per_kernel_group=0.25,
                       source="hand")
-    derived = derive_profile(hand_profile(), sheet, "hand.json")
+    derived = derive_profile(two_block_profile(), sheet, "hand.json")
     a, head = derived.layers
     # layer a: fwd compute 1000/(1e6*0.5) = 2 ms; memory (32+32+100)/(1e4*0.5) = 32.8 ms; + 0.25
     assert a.fwd_ms == pytest.approx(33.05)
@@ -86,14 +85,14 @@ def test_derivation_reproduces_its_roofline_arithmetic():
     # input prep: raw 2*4 = 8 bytes + fp32 copy 32 bytes: 40/5e3 = 8 ms
     assert derived.input_prep_ms == pytest.approx(8.25)
     assert derived.source == "derived" and derived.device.kind == "cuda" and derived.device.name == "Toy"
-    assert derived.layers[0].fwd_flops == 1000 and derived.derivation["datasheet"]["peak_flops"] == 1e6
+    assert derived.layers[0].fwd_flops == 1000 and derived.derivation["datasheet"]["peak_flops_per_s"] == 1e6
     assert derived.optimizer_step_ms == pytest.approx(a.step_ms + head.step_ms)
 
 
 def test_shipped_datasheets_load_and_cite_sources():
-    sheets = load_datasheets(ROOT / "profiles" / "datasheets.json")
+    sheets = load_datasheets(DEFAULT_DATASHEETS)
     assert {"jetson-orin-nano", "raspberry-pi-4", "a100"} <= set(sheets)
-    assert all(sheet.source and sheet.peak_flops > 0 for sheet in sheets.values())
+    assert all(sheet.source and sheet.peak_flops_per_s > 0 for sheet in sheets.values())
 
 
 def test_cli_profile_then_derive(cli, tmp_path):
@@ -112,7 +111,7 @@ def test_cli_profile_then_derive(cli, tmp_path):
     (["--model", "vgg99", "--dataset", "cifar10"], ["--model", "vgg16", "resnet18"]),
     (["--model", "vgg16", "--dataset", "imagenet"], ["--dataset", "cifar10", "tiny-imagenet"]),
     (["--model", "vgg16", "--dataset", "cifar10", "--device", "tpu"], ["tpu", "cpu, cuda"]),
-    (["--derive", "a9000", "--from", "profiles/datasheets.json"], ["a9000", "jetson-orin-nano"]),
+    (["--derive", "a9000", "--from", "simulator/profiling/datasheets.json"], ["a9000", "jetson-orin-nano"]),
 ])
 def test_bad_profile_arguments_fail_in_one_line(cli, tmp_path, args, fragments):
     out = tmp_path / "out.json"
@@ -139,14 +138,92 @@ def test_unwritable_output_fails_before_measuring(tmp_path):
 def test_profile_file_errors_name_the_key(tmp_path):
     from simulator.core.errors import UserError
 
-    data = hand_profile().to_dict()
+    data = two_block_profile().to_dict()
     data["layers"][1]["fwd_ms"] = -1
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match=r"bad.json: layers\[1\].fwd_ms must be a non-negative number"):
         Profile.load(path)
-    data = hand_profile().to_dict()
+    data = two_block_profile().to_dict()
     data["layers"][0]["fwd_msec"] = 1
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match=r"unknown key layers\[0\].fwd_msec"):
+        Profile.load(path)
+
+
+SHIPPED_PROFILES = sorted((ROOT / "profiles").glob("*.json"))
+
+
+def test_profiles_are_shipped():
+    assert len(SHIPPED_PROFILES) >= 25
+
+
+@pytest.mark.parametrize("path", SHIPPED_PROFILES, ids=[p.stem for p in SHIPPED_PROFILES])
+def test_every_shipped_profile_loads_and_matches_its_model(path):
+    profile = Profile.load(path)
+    model = build_model(profile.model, profile.dataset, 0.0625)
+    assert profile.layer_names == model.block_names
+    assert [head.after for head in profile.exits] == model.split_points
+    assert profile.source in ("measured", "derived")
+    assert (profile.derivation is not None) == (profile.source == "derived")
+
+
+def test_a_derived_profile_round_trips_its_free_form_derivation(tmp_path):
+    sheet = Datasheet(key="toy", name="Toy", kind="cpu", peak_flops_per_s=1e9, memory_bandwidth_bytes_per_s=1e9,
+                      memory_mib=1, compute_efficiency=0.5, memory_efficiency=0.5, overhead_ms_per_kernel_group=0.0,
+                      source="hand")
+    derived = derive_profile(two_block_profile(), sheet, "hand.json")
+    derived.save(tmp_path / "d.json")
+    loaded = Profile.load(tmp_path / "d.json")
+    assert loaded == derived and loaded.derivation["datasheet"]["key"] == "toy"
+
+
+SHEET = {"name": "Toy", "kind": "cpu", "peak_flops_per_s": 1e9, "memory_bandwidth_bytes_per_s": 1e9, "memory_mib": 64,
+         "compute_efficiency": 0.5, "memory_efficiency": 0.5, "overhead_ms_per_kernel_group": 0.01, "source": "hand"}
+
+
+
+def one_device(entry: dict) -> str:
+    """A datasheet file holding `entry` as device "toy"."""
+    return json.dumps({"devices": {"toy": entry}})
+
+
+BAD_DATASHEETS = {
+    "zero efficiency": (one_device({**SHEET, "compute_efficiency": 0}),
+                        ["devices.toy.compute_efficiency", "(0, 1]"]),
+    "NaN peak": (one_device({**SHEET, "peak_flops_per_s": float("nan")}),
+                 ["devices.toy.peak_flops_per_s", "finite"]),
+    "a tiny peak": (one_device({**SHEET, "peak_flops_per_s": 1e-300}),
+                    ["devices.toy.peak_flops_per_s", "at least 1 per second"]),
+    "old key name": (one_device({**SHEET, "memory_mb": 1}),
+                     ["unknown key devices.toy.memory_mb", "memory_mib"]),
+    "missing key": (one_device({k: v for k, v in SHEET.items() if k != "source"}),
+                    ["missing key devices.toy.source"]),
+    "unknown kind": (one_device({**SHEET, "kind": "tpu"}), ["devices.toy.kind", "cuda"]),
+    "a key twice": ('{"devices": {}, "devices": {}}', ["'devices' is given twice"]),
+    "a list": ("[]", ["top level must be a mapping"]),
+    "not UTF-8": (b"\xff\xfe{}", ["not UTF-8 text"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATASHEETS, ids=list(BAD_DATASHEETS))
+def test_bad_datasheets_fail_in_one_line_and_write_nothing(cli, tmp_path, case):
+    content, fragments = BAD_DATASHEETS[case]
+    sheets = tmp_path / "sheets.json"
+    sheets.write_bytes(content if isinstance(content, bytes) else content.encode())
+    measured = ROOT / "profiles" / "epyc-2t_vgg16_cifar10_b32.json"
+    out = tmp_path / "out.json"
+    proc = cli("profile", "--derive", "toy", "--from", measured, "--datasheets", sheets, "--out", out)
+    assert_user_error(proc, str(sheets), *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_in_a_profile(tmp_path, token):
+    from simulator.core.errors import UserError
+
+    text = json.dumps(two_block_profile().to_dict()).replace('"input_prep_ms": 0.0', f'"input_prep_ms": {token}')
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=r"p.json: input_prep_ms must be a finite number"):
         Profile.load(path)

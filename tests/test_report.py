@@ -7,6 +7,7 @@ Inputs come from the real CLI run in-process on shrunken copies of scenarios/low
 import base64
 import html.parser
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -15,13 +16,13 @@ from pathlib import Path
 import matplotlib.image
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT, assert_user_error, run_in_process
+from conftest import ROOT, assert_user_error, run_in_process, write_scenario
 
+from simulator.core.text import duration_text
+from simulator.models import build_model
 from simulator.report import crossovers, load_run
 from simulator.report.accuracy_figure import fig_time_to_accuracy, simulated_epoch
 from simulator.report.data import RunData
-from simulator.report.document import duration_text
 from simulator.report.runtime_figures import fig_bytes, fig_reduction, fig_time_vs_bitrate
 from simulator.report.split_figure import fig_split
 from simulator.report.trace_figures import fig_backlog, fig_timeline
@@ -44,19 +45,9 @@ def run_cli(*args) -> subprocess.CompletedProcess:
 
 
 def scenario_file(folder: Path, workload: dict, network: dict, accuracy: dict, methods=None) -> Path:
-    data = yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
-    data["workload"].update(workload)
-    names = [m["name"] for m in data["workload"]["models"]]
-    for side in ("edge", "cloud"):
-        data[side]["profiles"] = {k: v for k, v in data[side]["profiles"].items() if k in names}
-    data["network"].update(network)
-    data["accuracy"] = accuracy
-    data["output_dir"] = str(folder / "out")
-    if methods:
-        data["methods"] = methods
-    path = folder / "scenario.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    changes = {**{f"workload.{k}": v for k, v in workload.items()}, **{f"network.{k}": v for k, v in network.items()},
+               "accuracy": accuracy}
+    return write_scenario(folder, changes | ({"methods": methods} if methods else {}))
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +149,15 @@ def test_bytes_bars_are_the_bytes_columns(folder):
     figure, results = fig_bytes(load_run(folder)), csv(folder, "results.csv")
     merged = figure.data.merge(results, on=RUN_KEYS, suffixes=("", "_csv"), validate="one_to_one")
     assert len(merged) == 2 * 3 and set(merged.uplink_mbps) == {0.5}
-    assert (merged.raw_bytes_sent == merged.raw_bytes_sent_csv).all()
-    assert (merged.raw_bytes_sent + merged.features_bytes_up == merged.bytes_up_csv).all()
-    assert (merged.bytes_down == merged.bytes_down_csv).all()
+    # By hand: 2 epochs of 100 batches of 32 CIFAR-10 samples (3,072 pixel bytes + a 1-byte label); the
+    # training set is uploaded once; features are fp32 at the point each row used, plus the labels.
+    for row in merged.itertuples():
+        features = 4 * 32 * math.prod(build_model(row.model, "cifar10").feature(row.split).shape) + 32 \
+            if row.method != "full_cloud" else 0
+        assert row.raw_bytes_sent == (100 * 32 * 3073 if row.method == "full_cloud" else 0)
+        assert row.features_bytes_up == 200 * features
+        assert row.bytes_down == (200 * (features - 32) if row.method == "split_learning" else 0)
+        assert row.bytes_up_csv == row.raw_bytes_sent + row.features_bytes_up and row.bytes_down_csv == row.bytes_down
     assert "0.5 Mbit/s" in figure.caption
 
 

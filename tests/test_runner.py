@@ -4,9 +4,10 @@ import math
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import write_scenario
 
-from simulator.sweep.runner import RESULT_COLUMNS, format_reduction
+from simulator.core.text import reduction_text
+from simulator.sweep.runner import RESULT_COLUMNS
 
 ISSUE_COLUMNS = ["scenario", "model", "dataset", "method", "split", "uplink_mbps", "downlink_mbps", "total_time_s",
                  "analytic_time_s", "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up",
@@ -15,13 +16,10 @@ ISSUE_COLUMNS = ["scenario", "model", "dataset", "method", "split", "uplink_mbps
 
 
 def small_scenario(tmp_path, **network) -> tuple:
-    data = yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
-    data["workload"].update(epochs=2, train_samples=3200)  # 100 batches per epoch
-    data["network"].update(uplink_mbps=[0.5, 2.0, 50.0], **network)
-    data["output_dir"] = str(tmp_path / "out")
-    data["accuracy"] = {"enabled": False}  # the simulation alone; training has its own tests
-    path = tmp_path / "small.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = write_scenario(tmp_path, {"workload.epochs": 2, "workload.train_samples": 3200,  # 100 batches per epoch
+                                     "network.uplink_mbps": [0.5, 2.0, 50.0],
+                                     **{f"network.{k}": v for k, v in network.items()},
+                                     "accuracy": {"enabled": False}})  # the simulation alone; training has its own tests
     return path, tmp_path / "out" / "results.csv"
 
 
@@ -66,20 +64,18 @@ def test_same_seed_gives_an_identical_csv_and_another_seed_does_not(cli, tmp_pat
     assert (table.total_time_s >= table.analytic_time_s * (1 - 1e-9)).all()  # jitter and loss never help
 
 
-def test_format_reduction():
-    assert format_reduction(0.29) == "+29%" and format_reduction(-0.5) == "-50%"
-    assert format_reduction(-2.1) == "3.1x longer" and format_reduction(math.nan) == "-"
+def test_reduction_text():
+    assert reduction_text(0.29) == "+29%" and reduction_text(-0.5) == "-50%"
+    assert reduction_text(-2.1) == "3.1x longer" and reduction_text(math.nan) == "-"
 
 
 def test_shipped_pi_scenario_runs_end_to_end(cli, tmp_path):
     """The small shipped example (jitter, loss, fp16, CPU edge) as a user runs it, without training."""
-    data = yaml.safe_load((ROOT / "scenarios" / "pi_edge_fashion_mnist.yaml").read_text())
-    data["output_dir"] = str(tmp_path / "pi")
-    path = tmp_path / "pi_edge_fashion_mnist.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = write_scenario(tmp_path, base="pi_edge_fashion_mnist")
     proc = cli(path, "--no-progress", "--no-train")
     assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(tmp_path / "pi" / "results.csv")
-    assert len(table) == 2 * 3 * len(data["network"]["uplink_mbps"])
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    rates = yaml.safe_load(path.read_text())["network"]["uplink_mbps"]
+    assert len(table) == 2 * 3 * len(rates)
     assert (table.total_time_s >= table.analytic_time_s * (1 - 1e-9)).all()
     assert (table.codec == "fp16").all() and table.final_accuracy.isna().all()

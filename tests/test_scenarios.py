@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, assert_user_error, run_process
+from conftest import ROOT, assert_user_error, run_process, scenario_data, write_scenario
 
-from simulator.scenario.config import load_scenario
+from simulator.scenario.load import load_scenario
 
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
 
@@ -22,10 +22,6 @@ def test_every_shipped_scenario_validates(path, cli):
     assert "valid" in proc.stdout
 
 
-def low_bitrate() -> dict:
-    return yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
-
-
 def write(tmp_path: Path, data: dict | str) -> Path:
     path = tmp_path / "scenario.yaml"
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
@@ -33,7 +29,7 @@ def write(tmp_path: Path, data: dict | str) -> Path:
 
 
 def with_change(change) -> dict:
-    data = low_bitrate()
+    data = scenario_data(ROOT)
     change(data)
     return data
 
@@ -71,6 +67,14 @@ BAD = {
     "dataset mismatch": (set_key("workload", "dataset", "cifar100"), ["dataset 'cifar10'", "cifar100"]),
     "loss rate out of range": (set_key("network", "loss_rate", 1.5), ["network.loss_rate", "[0, 1)"]),
     "edge compute mismatch": (set_key("edge", "compute", "cpu"), ["edge.profiles", "cuda profile", "cpu"]),
+    "not a number": (set_key("network", "latency_ms", float("nan")), ["network.latency_ms", "finite number", "nan"]),
+    "infinite bit rate": (set_key("network", "uplink_mbps", [1.0, float("inf")]), ["network.uplink_mbps[1]", "finite"]),
+    "a rate listed twice": (set_key("network", "uplink_mbps", [1.0, 2.0, 1.0]), ["network.uplink_mbps[2]", "twice"]),
+    "epochs over the limit": (set_key("workload", "epochs", 10**12), ["workload.epochs", "limit of 10,000 epochs"]),
+    "a rate of 1 Tbit/s x 4": (set_key("network", "uplink_mbps", [1e9]), ["downlink_ratio 4 x", "limit of 1e+09"]),
+    "negative seed": (set_key("seed", -3), ["seed", ">= 0"]),
+    "training subset over the dataset": (set_key("accuracy", "train_subset", 60_001),
+                                         ["accuracy.train_subset 60,001", "fashion-mnist has (60,000)"]),
 }
 
 
@@ -87,7 +91,7 @@ def test_bad_scenarios_fail_in_one_line_and_write_nothing(case, cli, tmp_path):
 
 
 def test_profile_for_another_model_is_rejected(cli, tmp_path):
-    data = low_bitrate()
+    data = scenario_data(tmp_path)
     models = [m["name"] for m in data["workload"]["models"]]
     data["cloud"]["profiles"][models[0]] = data["cloud"]["profiles"][models[1]]
     assert_user_error(cli("validate", write(tmp_path, data)), f"cloud.profiles.{models[0]}", "model")
@@ -105,10 +109,27 @@ def test_missing_scenario_file_as_a_real_process(tmp_path):
 
 
 def test_defaults_fill_in(tmp_path):
-    data = low_bitrate()
+    data = scenario_data(tmp_path)
     for key in ("seed", "name", "output_dir", "methods", "full_cloud"):
         data.pop(key, None)
     scenario = load_scenario(write(tmp_path, data))
     assert scenario.name == "scenario" and scenario.output_dir == "reports/scenario"
     assert scenario.methods == ["full_cloud", "split_learning", "hierarchical"]
     assert scenario.full_cloud.raw_upload == "once"
+
+
+def test_every_shipped_scenario_is_within_the_limits_with_room():
+    """The limits refuse only what no one means: 10x the shipped epochs, rates and batches still validate."""
+    from simulator.scenario.limits import MAX_EPOCHS, MAX_UPLINK_RATES
+
+    for path in SHIPPED:
+        scenario = load_scenario(path)
+        assert 10 * scenario.workload.epochs <= MAX_EPOCHS.value
+        assert 10 * len(scenario.network.uplink_mbps) <= MAX_UPLINK_RATES.value
+
+
+def test_paper_workloads_with_jitter_fit_the_event_by_event_limit(tmp_path):
+    """100 epochs of Tiny ImageNet (3,125 batches each) with jitter: 312,500 batches per run, allowed."""
+    path = write_scenario(tmp_path, {"network.jitter_ms": 5.0}, base="paper_vgg16_tiny_imagenet")
+    scenario = load_scenario(path)
+    assert scenario.workload.epochs * scenario.batches_per_epoch == 312_500

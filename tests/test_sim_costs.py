@@ -2,7 +2,7 @@
 import dataclasses
 
 import pytest
-from simprofiles import tiny_costs, tiny_profile
+from hand_profiles import tiny_costs, tiny_profile
 
 from simulator.costmodel import LinkSpec, analytic_time_s, batch_costs, batches_per_epoch, pipeline_time_s
 from simulator.costmodel.costs import (

@@ -3,7 +3,7 @@ import dataclasses
 import itertools
 
 import pytest
-from simprofiles import tiny_costs
+from hand_profiles import tiny_costs
 
 from simulator.costmodel import LinkSpec
 from simulator.costmodel.costs import split_edge_backward_s, transfer_time_s

@@ -5,7 +5,7 @@ forward 10 ms and backward + step 21 ms, cloud 7 ms (14 ms for the whole model w
 every payload is 1000 bytes = 8 ms at 1 Mbit/s; latency 5 ms each way.
 """
 import pytest
-from simprofiles import tiny_costs
+from hand_profiles import tiny_costs
 
 from simulator.costmodel import LinkSpec
 from simulator.sim import RunResult, RunSpec, simulate

@@ -6,18 +6,18 @@ import math
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, assert_user_error, needs_fashion_mnist
+from conftest import assert_user_error, needs_fashion_mnist, write_scenario
+from hand_profiles import VGG16_BLOCKS, vgg16_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.costmodel.analytic import analytic_time_s
 from simulator.costmodel.costs import LinkSpec, batch_costs
-from simulator.costmodel.memory import MB, edge_memory
-from simulator.profiling.schema import DeviceInfo, ExitProfile, LayerProfile, Profile
-from simulator.scenario.config import load_scenario
+from simulator.costmodel.memory import MIB, edge_memory
+from simulator.scenario.load import load_scenario
 from simulator.sweep.choose_split import Candidate, NoFeasiblePoint, brute_force, choose
 from simulator.sweep.split_table import SPLIT_COLUMNS, search_splits
-from simulator.training.runs import Trainer
+from simulator.training.runs import TrainingResults
 
 RATES = [0.5, 5.0, 100.0]
 
@@ -58,32 +58,15 @@ def test_ties_go_to_less_memory_then_the_earlier_point():
 
 # ---- hand-written VGG-16 profiles: the choice on real scenario files ----------------------------------------
 
-STAGES = ["stage1", "stage2", "stage3", "stage4", "stage5", "head"]
-OUT_NUMEL = [64 * 16 * 16, 128 * 8 * 8, 256 * 4 * 4, 512 * 2 * 2, 512, 10]  # per sample, VGG-16 on CIFAR-10
-PARAMS = [150_000, 900_000, 5_900_000, 23_600_000, 28_300_000, 20_000]
+STAGES = VGG16_BLOCKS
 
 
-def hand_profile(kind: str, ms_per_block: list[float]) -> dict:
-    batch = 32
-    layers = [LayerProfile(name=name, fwd_flops=0, bwd_flops=0, out_shape=[batch, numel], out_bytes=4 * batch * numel,
-                           param_bytes=params, fwd_ms=ms, bwd_ms=2 * ms, step_ms=0.1, saved_bytes=12 * batch * numel,
-                           bwd_peak_bytes=8 * batch * numel)
-              for name, numel, params, ms in zip(STAGES, OUT_NUMEL, PARAMS, ms_per_block)]
-    exits = [ExitProfile(after=name, fwd_flops=0, bwd_flops=0, param_bytes=100_000, fwd_ms=0.5, bwd_ms=0.5,
-                         step_ms=0.1, saved_bytes=4 * batch * numel, bwd_peak_bytes=4 * batch * numel)
-             for name, numel in zip(STAGES[:-1], OUT_NUMEL)]
-    profile = Profile(device=DeviceInfo(f"hand {kind}", kind, "test", 1), model="vgg16", dataset="cifar10",
-                      input_shape=[3, 32, 32], batch_size=batch, source="derived", layers=layers, exits=exits,
-                      optimizer_step_ms=0.6, raw_sample_bytes=3072, label_bytes=1, input_prep_ms=0.2)
-    return profile.to_dict()
-
-
-def hand_scenario(tmp_path, memory_mb=None, **extra) -> str:
-    (tmp_path / "edge.json").write_text(json.dumps(hand_profile("cpu", [40, 30, 20, 15, 10, 1])))
-    (tmp_path / "cloud.json").write_text(json.dumps(hand_profile("cuda", [2, 1.5, 1, 0.8, 0.5, 0.1])))
+def hand_scenario(tmp_path, memory_mib=None, **extra) -> str:
+    (tmp_path / "edge.json").write_text(json.dumps(vgg16_profile("cpu", [40, 30, 20, 15, 10, 1]).to_dict()))
+    (tmp_path / "cloud.json").write_text(json.dumps(vgg16_profile("cuda", [2, 1.5, 1, 0.8, 0.5, 0.1]).to_dict()))
     data = {"workload": {"dataset": "cifar10", "epochs": 2, "train_samples": 640, "models": [
                 {"name": "vgg16", "split": "auto"}]},
-            "edge": {"profiles": {"vgg16": "edge.json"}, "memory_mb": memory_mb},
+            "edge": {"profiles": {"vgg16": "edge.json"}, "memory_mib": memory_mib},
             "cloud": {"profiles": {"vgg16": "cloud.json"}},
             "network": {"uplink_mbps": RATES, "latency_ms": 20.0, "uplink_buffer_batches": 4},
             "accuracy": {"enabled": False}, "output_dir": str(tmp_path / "out"), **extra}
@@ -92,7 +75,7 @@ def hand_scenario(tmp_path, memory_mb=None, **extra) -> str:
     return str(path)
 
 
-def brute_force_by_hand(scenario, budget_mb: float) -> dict[float, str]:
+def brute_force_by_hand(scenario, budget_mib: float) -> dict[float, str]:
     """Every point's closed-form time and memory from the profiles directly; the fastest that fits."""
     edge, cloud = scenario.edge_profiles["vgg16"], scenario.cloud_profiles["vgg16"]
     best = {}
@@ -100,7 +83,7 @@ def brute_force_by_hand(scenario, budget_mb: float) -> dict[float, str]:
         timed = []
         for index, point in enumerate(STAGES[:-1]):
             memory = edge_memory(edge, point, 4).peak_bytes
-            if memory > budget_mb * MB:
+            if memory > budget_mib * MIB:
                 continue
             link = LinkSpec(rate_mbps=rate, latency_ms=20.0)
             time_s = analytic_time_s("hierarchical", batch_costs(edge, cloud, point, "fp32"), link, link,
@@ -110,13 +93,13 @@ def brute_force_by_hand(scenario, budget_mb: float) -> dict[float, str]:
     return best
 
 
-@pytest.mark.parametrize("memory_mb", [None, 400.0, 150.0])
-def test_scenario_choice_equals_brute_force_on_hand_written_profiles(tmp_path, memory_mb):
-    scenario = load_scenario(hand_scenario(tmp_path, memory_mb))
-    search = search_splits(scenario, trainer=None)
-    expected = brute_force_by_hand(scenario, math.inf if memory_mb is None else memory_mb)
+@pytest.mark.parametrize("memory_mib", [None, 400.0, 150.0])
+def test_scenario_choice_equals_brute_force_on_hand_written_profiles(tmp_path, memory_mib):
+    scenario = load_scenario(hand_scenario(tmp_path, memory_mib))
+    search = search_splits(scenario, training=None)
+    expected = brute_force_by_hand(scenario, math.inf if memory_mib is None else memory_mib)
     assert {rate: search.split_of("vgg16", rate) for rate in RATES} == expected
-    if memory_mb is None:
+    if memory_mib is None:
         assert len(set(expected.values())) > 1  # the hand profiles make the best point move with the rate
     table = search.table
     assert list(table.columns) == SPLIT_COLUMNS and len(table) == 5 * len(RATES)
@@ -126,18 +109,18 @@ def test_scenario_choice_equals_brute_force_on_hand_written_profiles(tmp_path, m
 
 
 def test_an_infeasible_budget_names_the_smallest_feasible_one(cli, tmp_path):
-    path = hand_scenario(tmp_path, memory_mb=1.0)
+    path = hand_scenario(tmp_path, memory_mib=1.0)
     scenario = load_scenario(path)
-    memory = {p: edge_memory(scenario.edge_profiles["vgg16"], p, 4).peak_bytes / MB for p in STAGES[:-1]}
+    memory = {p: edge_memory(scenario.edge_profiles["vgg16"], p, 4).peak_bytes / MIB for p in STAGES[:-1]}
     lightest = min(memory, key=memory.get)
     smallest = memory[lightest]
     for command in (["split", path], [path, "--no-train"]):
         proc = cli(*command)
-        assert_user_error(proc, path, "edge.memory_mb 1", "vgg16", f"smallest feasible budget is {smallest:.1f} MiB",
+        assert_user_error(proc, path, "edge.memory_mib 1", "vgg16", f"smallest feasible budget is {smallest:.1f} MiB",
                           f"split after {lightest}")
     assert not (tmp_path / "out").exists()
     # that budget itself is feasible
-    ok = hand_scenario(tmp_path, memory_mb=math.ceil(smallest * 10) / 10)
+    ok = hand_scenario(tmp_path, memory_mib=math.ceil(smallest * 10) / 10)
     assert cli("split", ok, "--no-progress").returncode == 0
 
 
@@ -151,7 +134,7 @@ def test_accuracy_tolerance_walks_past_points_that_lose_too_much():
 
 
 def test_split_command_writes_the_table_and_the_figure(cli, tmp_path):
-    path = hand_scenario(tmp_path, memory_mb=400.0)
+    path = hand_scenario(tmp_path, memory_mib=400.0)
     proc = cli("split", path, "--no-progress")
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "out" / "split_points.csv")
@@ -163,7 +146,7 @@ def test_split_command_writes_the_table_and_the_figure(cli, tmp_path):
 
 
 def test_a_run_with_split_auto_simulates_the_chosen_points(cli, tmp_path):
-    path = hand_scenario(tmp_path, memory_mb=400.0)
+    path = hand_scenario(tmp_path, memory_mib=400.0)
     proc = cli(path, "--no-progress")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
@@ -182,17 +165,12 @@ def test_a_run_with_split_auto_simulates_the_chosen_points(cli, tmp_path):
 def test_bad_split_search_keys(cli, tmp_path):
     path = hand_scenario(tmp_path, split_search={"max_accuracy_drop": 1.5})
     assert_user_error(cli("validate", path), path, "split_search.max_accuracy_drop", "[0, 1)")
-    path = hand_scenario(tmp_path, memory_mb=-5)
-    assert_user_error(cli("validate", path), path, "edge.memory_mb", "> 0")
+    path = hand_scenario(tmp_path, memory_mib=-5)
+    assert_user_error(cli("validate", path), path, "edge.memory_mib", "> 0")
 
 
 def test_shipped_scenario_chooses_per_rate_without_training(cli, tmp_path):
-    data = yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
-    data["output_dir"] = str(tmp_path / "out")
-    for side in ("edge", "cloud"):
-        data[side]["profiles"] = {k: str(ROOT / v) for k, v in data[side]["profiles"].items()}
-    path = tmp_path / "low.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = write_scenario(tmp_path)
     proc = cli("split", path, "--no-train", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "out" / "split_points.csv")
@@ -204,9 +182,9 @@ def test_shipped_scenario_chooses_per_rate_without_training(cli, tmp_path):
 def test_accuracy_check_trains_only_the_points_the_walk_reaches(tmp_path, monkeypatch):
     monkeypatch.setenv("SIMULATOR_CACHE", str(tmp_path / "cache"))
     accuracy = {"dataset": "fashion-mnist", "width": 0.0625, "epochs": 1, "train_subset": 640, "test_subset": 200}
-    path = hand_scenario(tmp_path, memory_mb=400.0, accuracy=accuracy, split_search={"max_accuracy_drop": 0.05})
+    path = hand_scenario(tmp_path, memory_mib=400.0, accuracy=accuracy, split_search={"max_accuracy_drop": 0.05})
     scenario = load_scenario(path)
-    search = search_splits(scenario, Trainer(scenario, progress=False))
+    search = search_splits(scenario, TrainingResults(scenario, progress=False))
     table = search.table
     trained = table.dropna(subset=["final_accuracy"]).drop_duplicates("split")
     chosen = table[table.chosen]

@@ -6,13 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
-from conftest import ROOT, assert_user_error, needs_fashion_mnist
+from conftest import assert_user_error, needs_fashion_mnist, write_scenario
 
 from simulator.models import build_model
 from simulator.models.codecs import CODECS, decode, encode, encoded_bytes, roundtrip
-from simulator.scenario.config import load_scenario
-from simulator.training.methods import MethodTrainer, OptimizerConfig
+from simulator.scenario.load import load_scenario
+from simulator.training.methods import MethodTrainer
+from simulator.training.optimizer import OptimizerConfig
 from simulator.training.runs import TrainingCache, TrainingRun, scenario_accuracy
 
 
@@ -100,16 +100,12 @@ def test_int8_codec_uses_all_levels_and_handles_constants():
 
 
 def tiny_scenario(tmp_path: Path, **accuracy) -> Path:
-    data = yaml.safe_load((ROOT / "scenarios" / "low_bitrate.yaml").read_text())
-    data["workload"].update(epochs=1, train_samples=320)
-    data["workload"]["models"] = [{"name": "vgg16", "split": "stage3"}, {"name": "resnet18", "split": "layer3_1"}]
-    data["network"]["uplink_mbps"] = [1.0, 10.0]
-    data["accuracy"] = {"dataset": "fashion-mnist", "width": 0.0625, "epochs": 1, "train_subset": 640,
-                        "test_subset": 200, "lr": 0.05, **accuracy}
-    data["output_dir"] = str(tmp_path / "out")
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_scenario(tmp_path, {
+        "workload.epochs": 1, "workload.train_samples": 320,
+        "workload.models": [{"name": "vgg16", "split": "stage3"}, {"name": "resnet18", "split": "layer3_1"}],
+        "network.uplink_mbps": [1.0, 10.0],
+        "accuracy": {"dataset": "fashion-mnist", "width": 0.0625, "epochs": 1, "train_subset": 640,
+                     "test_subset": 200, "lr": 0.05, **accuracy}}, name="tiny")
 
 
 @needs_fashion_mnist
@@ -186,6 +182,6 @@ def test_cli_fills_accuracy_columns_and_no_train_leaves_them_empty(cli, tmp_path
 
 
 def test_missing_dataset_is_a_clear_error(cli, tmp_path):
-    path = tiny_scenario(tmp_path, dataset="cifar10", data_root=str(tmp_path / "nowhere"))
+    path = tiny_scenario(tmp_path, dataset="cifar10", data_root=str(tmp_path / "nowhere"), download="never")
     assert_user_error(cli(path, "--no-progress"), "cifar10", str(tmp_path / "nowhere"))
     assert not (tmp_path / "out").exists()

@@ -18,10 +18,10 @@ Activations and gradients have the shape of `layers[split].out_shape` and the sa
 import math
 from dataclasses import dataclass
 
-from ..models.codecs import encoded_bytes
+from ..core.names import METHODS
+from ..core.wire import encoded_bytes
 from ..profiling.schema import Profile
 
-METHODS = ("full_cloud", "split_learning", "hierarchical")
 RAW_UPLOADS = ("once", "every_epoch")
 
 
@@ -120,7 +120,7 @@ class PartSteps:
     per-block times. A block timed alone pays for its own output memory and cold caches, which
     a chain of blocks does not: on this repository's 2-core CPU at one thread, the per-block sum
     over-states VGG-16's (width 0.25) edge step by about 20% (README, "Real runs"). Measured
-    by `simulate emulate --measure-steps` (simulator/emulation/part_steps.py).
+    by the workers of each `simulate emulate` session (simulator/emulation/part_steps.py).
     """
 
     hierarchical_edge_s: float  # fwd + exit fwd/bwd + bwd + step + encode (features)

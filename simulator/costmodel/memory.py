@@ -30,10 +30,10 @@ counted there), so A(k) is exactly what autograd keeps; `memory_probe` measures 
 import math
 from dataclasses import dataclass
 
-from ..models.codecs import encoded_bytes
+from ..core.wire import encoded_bytes
 from ..profiling.schema import Profile
 
-MB = 1024 * 1024  # memory budgets (edge.memory_mb) and reports use MiB, as device datasheets do
+MIB = 1024 * 1024  # memory budgets (edge.memory_mib) and reports use MiB, as device datasheets do
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class EdgeMemory:
     peak_phase: str  # where the peak falls: "exit", a block name, or "step"
 
     @property
-    def peak_mb(self) -> float:
-        return self.peak_bytes / MB
+    def peak_mib(self) -> float:
+        return self.peak_bytes / MIB
 
     @property
     def resident_bytes(self) -> int:

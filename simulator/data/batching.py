@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from ..core.errors import UserError
 from .readers import ImageSet
 from .specs import get_dataset_spec
-from ..core.errors import UserError
 
 
 def _stratified_quota(counts: list[int], n: int, generator: torch.Generator) -> list[int]:
@@ -85,10 +85,6 @@ class Preprocess:
         offsets = torch.randint(0, 2 * self.crop_padding_px + 1, (n, 2), generator=generator)
         flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
         return offsets, flips
-
-    def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        offsets, flips = self.draw(len(images), generator)
-        return self.apply(images, offsets.to(images.device), flips.to(images.device))
 
     def apply(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
         """Crop and flip in one gather: output pixel (i, j) = padded[dy + i, dx + (W-1-j if flip else j)]."""

@@ -2,32 +2,27 @@
 
 `load_dataset` returns the pixels exactly as stored (uint8, N x C x H x W) in memory: the largest,
 Tiny ImageNet train, is 100,000 x 3 x 64 x 64 bytes = 1.2 GB. Batching, augmentation and subsets
-are in `batching`.
-
-Where each dataset is looked for (first hit wins; every place is named when none has it):
-  root given       ->  <root>/<folder>, then <root> itself
-  root not given   ->  $SIMULATOR_DATA/<folder> (or ./data/<folder> when unset), and for
-                       fashion-mnist also /usr/share/datasets/fashion-mnist (Debian package
-                       `dataset-fashion-mnist`).
+are in `batching`; where the files are looked for, and how a missing dataset is fetched, in
+`provision`.
 """
 import gzip
 import hashlib
 import math
 import os
 import pickle
-import tempfile
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .specs import get_dataset_spec
 from ..core.errors import UserError
+from ..core.files import atomic_file
+from ..core.progress import progress_bar
+from .provision import LAYOUTS, SPLITS, Download, locate
+from .specs import get_dataset_spec
 
-SPLITS = ("train", "test")
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CACHE_VERSION = 1  # bump when the decoded-cache layout changes; old files are then ignored
 JPEG_SUFFIXES = {".jpeg", ".jpg"}
 
@@ -49,103 +44,6 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Where a dataset's files live and how a user gets them."""
-    folder: str  # folder name under the data root
-    required: dict[str, tuple[tuple[str, ...], ...]]  # split -> files that must exist (any of each tuple)
-    downloads: tuple[tuple[str, str, str], ...]  # (url, file name, md5); archives extract into the data root
-    how_to_get: str
-
-
-def _idx(prefix: str) -> tuple[tuple[str, ...], ...]:
-    """The images and labels IDX files of one split, each gzipped or not."""
-    names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
-    return tuple((f"{n}.gz", n) for n in names)
-
-
-_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_LAYOUTS = {
-    "fashion-mnist": _Layout(
-        "fashion-mnist", {"train": _idx("train"), "test": _idx("t10k")},
-        tuple((_FASHION_URL + f, f, md5) for f, md5 in (
-            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
-        "install it with `apt-get install dataset-fashion-mnist`, set `accuracy.download: true` where a "
-        "network exists, or put the four IDX files (train-images-idx3-ubyte.gz, ...) in one of those folders"),
-    "cifar10": _Layout(
-        "cifar-10-batches-py",
-        {"train": tuple((f"data_batch_{i}",) for i in range(1, 6)), "test": (("test_batch",),)},
-        (("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
-          "c58f30108f718f92721af3b95e74349a"),),
-        "set `accuracy.download: true` where a network exists or extract "
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into {data}"),
-    "cifar100": _Layout(
-        "cifar-100-python", {"train": (("train",),), "test": (("test",),)},
-        (("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
-          "eb9058c3a382ffc7106e4002c42a8d85"),),
-        "set `accuracy.download: true` where a network exists or extract "
-        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into {data}"),
-    "tiny-imagenet": _Layout(
-        "tiny-imagenet-200",
-        {"train": (("wnids.txt",), ("train",)), "test": (("wnids.txt",), ("val/val_annotations.txt",))},
-        (("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip",
-          "90528d7ca1a48142e341f4ef8d21d0de"),),
-        "unzip http://cs231n.stanford.edu/tiny-imagenet-200.zip into {data} or set `accuracy.download: true` "
-        "where a network exists"),
-}
-
-
-def _data_root(root: str | Path | None) -> Path:
-    return Path(root or os.environ.get("SIMULATOR_DATA") or "data").expanduser().absolute()
-
-
-def _places(name: str, root: str | Path | None) -> list[Path]:
-    folder = _LAYOUTS[name].folder
-    if root is not None:
-        return [_data_root(root) / folder, _data_root(root)]
-    return [_data_root(None) / folder] + ([DEBIAN_FASHION_MNIST] if name == "fashion-mnist" else [])
-
-
-def _has_split(place: Path, name: str, split: str) -> bool:
-    return all(any((place / f).exists() for f in choices) for choices in _LAYOUTS[name].required[split])
-
-
-def _download(name: str, root: str | Path | None) -> None:
-    """Fetch the official files into the data root (the folder itself for the loose IDX files)."""
-    from torchvision.datasets.utils import download_and_extract_archive, download_url
-
-    layout = _LAYOUTS[name]
-    target = _data_root(root) / (layout.folder if name == "fashion-mnist" else "")
-    for url, filename, md5 in layout.downloads:
-        try:
-            if name == "fashion-mnist":
-                download_url(url, target, filename, md5)
-            else:
-                download_and_extract_archive(url, target, filename=filename, md5=md5)
-        except Exception as exc:  # network, disk and checksum failures all surface as one line
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            raise UserError(f"{name}: downloading {url} into {target} failed ({reason}); check the network or "
-                            f"fetch that file by hand and extract it there") from None
-
-
-def _locate(name: str, split: str, root: str | Path | None, download: bool) -> Path:
-    places = _places(name, root)
-    for place in places:
-        if _has_split(place, name, split):
-            return place
-    if download:
-        _download(name, root)
-        if _has_split(places[0], name, split):
-            return places[0]
-    looked = ", ".join(str(p) for p in places)
-    hint = "" if root is not None else f" (or set SIMULATOR_DATA to the folder that holds {_LAYOUTS[name].folder}/)"
-    how = _LAYOUTS[name].how_to_get.format(data=_data_root(root))
-    raise UserError(f"{name} {split} split not found; looked in {looked}; {how}{hint}")
 
 
 def _read_idx(path: Path, magic: int, shape_tail: tuple[int, ...]) -> np.ndarray:
@@ -171,7 +69,7 @@ def _read_idx(path: Path, magic: int, shape_tail: tuple[int, ...]) -> np.ndarray
 
 
 def _read_fashion_mnist(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    (images_gz, images_raw), (labels_gz, labels_raw) = _LAYOUTS["fashion-mnist"].required[split]
+    (images_gz, images_raw), (labels_gz, labels_raw) = LAYOUTS["fashion-mnist"].required[split]
     pick = lambda gz, raw: folder / gz if (folder / gz).exists() else folder / raw  # noqa: E731
     images = _read_idx(pick(images_gz, images_raw), 2051, (28, 28))
     labels = _read_idx(pick(labels_gz, labels_raw), 2049, ())
@@ -189,7 +87,7 @@ def _read_cifar(folder: Path, split: str, name: str) -> tuple[torch.Tensor, torc
     """
     label_key, classes = (b"labels", 10) if name == "cifar10" else (b"fine_labels", 100)
     images, labels = [], []
-    for (file,) in _LAYOUTS[name].required[split]:
+    for (file,) in LAYOUTS[name].required[split]:
         path = folder / file
         try:
             with open(path, "rb") as handle:
@@ -238,11 +136,10 @@ def _tiny_imagenet_files(folder: Path, split: str) -> tuple[list[Path], list[int
 def _decode_jpegs(files: list[Path], desc: str) -> torch.Tensor:
     """Decode 64 x 64 JPEGs into one uint8 N x 3 x 64 x 64 tensor (grayscale ones become RGB)."""
     from PIL import Image
-    from tqdm import tqdm
 
     images = torch.empty((len(files), 3, 64, 64), dtype=torch.uint8)
     pixels = images.numpy()  # shares memory with `images`
-    for i, path in enumerate(tqdm(files, desc=desc, unit="img", disable=None, leave=False)):
+    for i, path in enumerate(progress_bar(files, desc=desc, unit="img", leave=False)):
         try:
             with Image.open(path) as image:
                 rgb = image.convert("RGB")
@@ -280,20 +177,13 @@ def _cache_names(folder: Path, split: str, files: list[Path]) -> tuple[str, str]
 
 
 def _save_cache(directories: list[Path], name: str, stale_glob: str, payload: dict) -> Path | None:
-    """Write `payload` to the first writable directory, atomically (temp file + os.replace)."""
+    """Write `payload` to the first writable directory, whole or not at all."""
     for directory in directories:
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-        except OSError:
-            continue
-        try:
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_file(directory / name, "wb") as handle:
                 torch.save(payload, handle)
-            os.replace(tmp, directory / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except UserError:  # this folder cannot be written: try the next
+            continue
         for stale in directory.glob(stale_glob):
             if stale.name != name:
                 stale.unlink(missing_ok=True)
@@ -327,16 +217,17 @@ def _read_tiny_imagenet(folder: Path, split: str) -> tuple[torch.Tensor, torch.T
     return images, labels
 
 
-def load_dataset(name: str, split: str, root: str | Path | None = None, download: bool = False) -> ImageSet:
+def load_dataset(name: str, split: str, root: str | Path | None = None, download: Download = "never") -> ImageSet:
     """One split ("train" or "test") of dataset `name`, read into memory as uint8 pixels.
 
-    `root` is the data folder (default $SIMULATOR_DATA, else ./data; see the module docstring for
-    every place searched). With `download`, a missing dataset is fetched from its official URL.
+    `root` is the data folder (default $SIMULATOR_DATA, else ./data; `provision` lists every place
+    searched). `download` ("auto", "network" or "never") says how a missing dataset may be fetched
+    (`provision`); "never" by default, so a plain call changes nothing on the machine.
     """
     get_dataset_spec(name)
     if split not in SPLITS:
         raise UserError(f"dataset split {split!r} is not valid; valid: {', '.join(SPLITS)}")
-    folder = _locate(name, split, root, download)
+    folder = locate(name, split, root, download)
     if name == "fashion-mnist":
         images, labels = _read_fashion_mnist(folder, split)
     elif name == "tiny-imagenet":

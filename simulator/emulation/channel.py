@@ -95,10 +95,6 @@ def connect(role: str, host: str, port: int, timeout_s: float) -> None:
                         f"({first})") from None
 
 
-def peer_of(role: str) -> int:
-    return EDGE_RANK if role == "cloud" else CLOUD_RANK
-
-
 def one_line(exc: BaseException) -> str:
     """A gloo error as one short line (its first line, without the source location)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -11,6 +11,10 @@ Per run, what the simulator's `CloudServer` schedules, for real:
 A receiver thread keeps a receive posted, so arrivals queue as in the simulator's store of
 delivered payloads. The cloud's clock starts when it answers "ready" and stops when its last
 batch is trained; it reports that time, the batches trained and its mean compute per batch.
+
+Before the runs the edge may ask for the cloud's host identity ("hello") and for its part
+steps at a point ("measure", followed by the real batch to measure on): the cloud measures
+them here, on its own machine, while the edge waits.
 """
 import time
 
@@ -31,8 +35,11 @@ from .channel import (
     send_frame,
 )
 from .compute import cloud_features, cloud_raw
+from .hosts import host_identity
 from .pacing import PacedLink
-from .session import RunRequest, mismatch, set_up, sgd, synchronize
+from .part_steps import Repeats, WorkerSteps, measure_steps
+from .payloads import decode_raw
+from .session import RunRequest, mismatch, set_up, sgd, synchronize, use_device
 
 
 class CloudRun:
@@ -96,18 +103,34 @@ class CloudRun:
 def serve(scenario: Scenario, timeout_s: float) -> None:
     """Answer run requests until the edge says "shutdown"; a request the scenario cannot serve
     gets an error reply (the edge reports it). LinkLost when the edge goes away."""
+    wait_s = timeout_s
     while True:
-        message = recv_frame(EDGE_RANK, TAG_CONTROL, timeout_s).message()
+        message = recv_frame(EDGE_RANK, TAG_CONTROL, wait_s).message()
+        wait_s = message.get("then_wait_s", timeout_s)  # the edge measures its own steps next
         if message.get("shutdown"):
             return
-        request = RunRequest.from_dict(message["run"])
+        if message.get("hello"):
+            send_frame(Frame.control({"host": host_identity()}), EDGE_RANK, TAG_CONTROL, timeout_s)
+            continue
+        request = RunRequest.from_dict(message["measure"] if "measure" in message else message["run"])
+        batch = recv_frame(EDGE_RANK, TAG_CONTROL, timeout_s) if "measure" in message else None
         problem = mismatch(scenario, request)
         if problem:
             send_frame(Frame.control({"error": problem}), EDGE_RANK, TAG_CONTROL, timeout_s)
             continue
         try:
-            result = CloudRun(scenario, request, timeout_s).run()
+            result = CloudRun(scenario, request, timeout_s).run() if batch is None else \
+                measure_cloud(scenario, request, batch, Repeats(*message["repeats"]))
         except UserError as exc:
             send_frame(Frame.control({"error": str(exc)}), EDGE_RANK, TAG_CONTROL, timeout_s)
             continue
         send_frame(Frame.control(result), EDGE_RANK, TAG_CONTROL, timeout_s)
+
+
+def measure_cloud(scenario: Scenario, request: RunRequest, batch: Frame, repeats: Repeats) -> dict:
+    """The cloud's part steps at the request's point, on the edge's real batch (raw uint8 + labels)."""
+    profile = scenario.cloud_profiles[request.model]
+    device = use_device(profile, request.cloud_threads)
+    images, labels = decode_raw(batch.body, (request.batch_size, *profile.input_shape))
+    print(f"cloud worker: measuring part steps of {request.model} at {request.split}", flush=True)
+    return measure_steps(WorkerSteps(request, "cloud", images, labels, device), *repeats) | {"host": host_identity()}

@@ -11,16 +11,17 @@ Per batch, what the simulator's `EdgeDevice` schedules, for real:
 samples are drawn, shuffled and kept as uint8 before the clock starts; no augmentation).
 If the cloud worker dies or the link drops, a hierarchical edge still trains all its
 batches, split learning stops at once (it cannot go on without gradients), and the run
-record says what happened. Records go to `result_path`, one JSON line per run.
+record says what happened. The runs come from the launcher's plan (`plan`), after the part
+steps (`measuring`); records go to `result_path`, one JSON line per run.
 """
 import json
 import math
 import time
 
 import torch
-from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..core.progress import progress_bar
 from ..costmodel.costs import uplink_payload_bytes
 from ..data.batching import get_preprocess
 from ..scenario.config import Scenario
@@ -38,10 +39,13 @@ from .channel import (
     send_frame,
 )
 from .compute import edge_hierarchical, edge_split_backward, edge_split_forward
+from .measuring import session_steps
 from .pacing import PacedLink
+from .part_steps import Repeats
 from .payloads import encode_raw
 from .prediction import predict
-from .session import RunRecord, RunRequest, profile_threads, run_request, set_up, sgd, synchronize
+from .session import RunRecord, RunRequest, set_up, sgd, synchronize
+from .steps_file import MeasuredSteps, request_key
 
 
 class TrainingSet:
@@ -70,16 +74,16 @@ class TrainingSet:
 class EdgeRun:
     """One run on the edge side, from the cloud's "ready" to the cloud's result."""
 
-    def __init__(self, scenario: Scenario, request: RunRequest, data: TrainingSet, timeout_s: float, progress: bool):
+    def __init__(self, scenario: Scenario, request: RunRequest, data: TrainingSet, steps: MeasuredSteps,
+                 timeout_s: float, progress: bool):
         self.scenario, self.request, self.data = scenario, request, data
         self.timeout_s, self.progress = timeout_s, progress
         setup = set_up(scenario, request, "edge")
         self.threads, self.device, self.parts = setup.threads, setup.device, setup.parts
         self.charged_bytes = uplink_payload_bytes(setup.costs, request.method)
-        self.predicted_s = predict(scenario, request.model, request.method, request.uplink_mbps,
-                                   request.batches).total_time_s
+        self.predicted_s = predict(scenario, request, steps).result.total_time_s
         self.uplink = None
-        self.edge_batches, self.compute_s, self.note = 0, 0.0, ""
+        self.edge_batches, self.compute_s, self.backward_s, self.note = 0, 0.0, 0.0, ""
 
     def send_up(self, batch: int, body: torch.Tensor) -> None:
         assert body.numel() == self.charged_bytes, (body.numel(), self.charged_bytes)
@@ -94,8 +98,8 @@ class EdgeRun:
         self.uplink = PacedLink("uplink", lambda f: send_frame(f, CLOUD_RANK, TAG_UPLINK, self.timeout_s),
                                 r.uplink_mbps, r.latency_ms, r.uplink_buffer_batches)
         down = Receiver(CLOUD_RANK, TAG_DOWNLINK, r.batches, self.timeout_s) if r.method == "split_learning" else None
-        bar = tqdm(total=r.batches, desc=f"emulate {r.method} @ {r.uplink_mbps:g} Mbit/s", unit="batch",
-                   disable=not self.progress, leave=False)
+        bar = progress_bar(total=r.batches, desc=f"emulate {r.method} @ {r.uplink_mbps:g} Mbit/s", unit="batch",
+                           enabled=self.progress, leave=False)
         start_s = time.perf_counter()
         try:
             for batch in range(r.batches):
@@ -135,6 +139,8 @@ class EdgeRun:
             status="ok" if ok else "cloud_lost", measured_s=max(edge_s, cloud_s) if ok else None, edge_s=edge_s,
             cloud_s=cloud_s, edge_batches=self.edge_batches, cloud_batches=result["cloud_batches"] if ok else None,
             edge_compute_ms=1e3 * self.compute_s / max(self.edge_batches, 1) if r.method != "full_cloud" else None,
+            edge_backward_ms=1e3 * self.backward_s / max(self.edge_batches, 1) if r.method == "split_learning"
+            else None,
             cloud_compute_ms=result["cloud_compute_ms"] if ok else None,
             link_late_ms=1e3 * self.uplink.late_s / max(self.uplink.delivered, 1),
             bytes_up=self.uplink.bytes_charged, bytes_down=result["bytes_down"] if ok else 0,
@@ -166,39 +172,38 @@ class EdgeRun:
         started_s = time.perf_counter()
         edge_split_backward(self.optimizer, activations, gradient.body, self.request.codec)
         synchronize(self.device)
-        self.compute_s += time.perf_counter() - started_s
+        backward_s = time.perf_counter() - started_s
+        self.compute_s += backward_s
+        self.backward_s += backward_s
 
 
-def run_edge(scenario: Scenario, data: TrainingSet, rates_mbps: list[float], batches: int, result_path: str,
-             timeout_s: float, progress: bool) -> None:
-    """Every model x uplink rate x method of the scenario, one record per run in `result_path`.
-
-    After the cloud is lost, the remaining runs are recorded as skipped."""
+def run_edge(scenario: Scenario, data: TrainingSet, requests: list[RunRequest], given: str | None, repeats: Repeats,
+             result_path: str, timeout_s: float, progress: bool, measure_only: bool) -> None:
+    """The part steps of every point (from the file `given`, or measured now with `repeats`),
+    then every planned run, one JSON line each in `result_path`. After the cloud is lost, the
+    remaining runs are recorded as skipped."""
     lost = ""
     with open(result_path, "a") as out:
-        for model in (m.name for m in scenario.workload.models):
-            for rate in rates_mbps:
-                for method in scenario.methods:
-                    request = run_request(scenario, model, method, rate, batches)
-                    if lost:
-                        record = skipped(scenario, request, lost)
-                    else:
-                        try:
-                            record = EdgeRun(scenario, request, data, timeout_s, progress).run()
-                        except LinkLost as exc:
-                            record = skipped(scenario, request, f"cloud worker lost ({exc})", "cloud_lost")
-                        if record.status != "ok":
-                            lost = f"not run: the cloud worker was lost in an earlier run ({record.method})"
-                    out.write(json.dumps({"record": record.to_dict()}) + "\n")
-                    out.flush()
+        steps = session_steps(scenario, requests, data, given, repeats, timeout_s, out)
+        for request in [] if measure_only else requests:
+            if lost:
+                record = skipped(request, lost)
+            else:
+                try:
+                    record = EdgeRun(scenario, request, data, steps[request_key(request)], timeout_s, progress).run()
+                except LinkLost as exc:
+                    record = skipped(request, f"cloud worker lost ({exc})", "cloud_lost")
+                if record.status != "ok":
+                    lost = f"not run: the cloud worker was lost in an earlier run ({record.method})"
+            out.write(json.dumps({"record": record.to_dict()}) + "\n")
+            out.flush()
     if not lost:
         send_frame(Frame.control({"shutdown": True}), CLOUD_RANK, TAG_CONTROL, timeout_s)
 
 
-def skipped(scenario: Scenario, request: RunRequest, note: str, status: str = "skipped") -> RunRecord:
+def skipped(request: RunRequest, note: str, status: str = "skipped") -> RunRecord:
     return RunRecord(model=request.model, split=request.split, method=request.method,
                      uplink_mbps=request.uplink_mbps, batches=request.batches, status=status, measured_s=None,
                      edge_s=None, cloud_s=None, edge_batches=0, cloud_batches=None, edge_compute_ms=None,
-                     cloud_compute_ms=None, link_late_ms=math.nan, bytes_up=0, bytes_down=0,
-                     edge_threads=profile_threads(scenario.edge_profiles[request.model]), cloud_threads=None,
-                     note=note)
+                     edge_backward_ms=None, cloud_compute_ms=None, link_late_ms=math.nan, bytes_up=0, bytes_down=0,
+                     edge_threads=request.edge_threads, cloud_threads=None, note=note)

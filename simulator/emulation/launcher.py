@@ -1,17 +1,24 @@
-"""`simulate emulate` and `simulate emulate-worker`: start the workers, watch them, clean up.
+"""`simulate emulate` and `simulate emulate-worker`: plan the runs, start the workers, watch
+them, clean up, compare with the simulator.
 
-    simulate emulate SCENARIO.yaml --uplink-mbps X [Y ...] [--batches N] [--cloud HOST:PORT]
+    simulate emulate SCENARIO.yaml [--uplink-mbps X ...] [--batches N] [--cloud HOST:PORT]
+                                   [--part-steps FILE | --measure-steps [--out FILE]]
 
-starts the edge worker as a separate OS process, and, without --cloud, the cloud worker too,
-on loopback at a free port. Each worker is `simulate emulate-worker --role edge|cloud ...`.
-The edge worker writes one JSON line per run; this process then simulates every run and
-writes `validation.csv` and `fig_validation.png` into the scenario's output folder.
+plans the runs (`plan`: every model x rate x method, each at its point, `split: auto` per
+rate), then starts the edge worker as a separate OS process and, without --cloud, the cloud
+worker too, on loopback at a free port, each on cores of its own (`processes.cores_for`).
+Each worker is `simulate emulate-worker --role edge|cloud ...`. The edge worker first has
+both workers measure their part steps (`measuring`; not with --part-steps), then runs the
+plan, writing one JSON line per measurement and per run. This process then simulates every
+run with those part steps and writes `validation.csv`, `fig_validation.png` and the part
+steps it measured (`part_steps.json`, reusable with --part-steps on the same machines) into
+the scenario's output folder. `--measure-steps` stops after the measurement.
 
 Clean-up on every path: the workers run in their own process groups (Ctrl-C reaches only
 this process, which ends them), die with this process (Linux PR_SET_PDEATHSIG), and are
 terminated, then killed, in a `finally`. No wait is unbounded: every wait in a worker has
-a timeout, and this process gives the edge worker the predicted time of all runs plus
-their timeouts.
+a timeout, and this process gives the edge worker the predicted time of all runs and
+measurements plus their timeouts.
 """
 import contextlib
 import json
@@ -24,8 +31,13 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import check_writable
-from ..scenario.config import Scenario, load_scenario
-from .processes import free_port, spawn, stop, worker_env
+from ..scenario.config import Scenario
+from ..scenario.load import load_scenario
+from .part_steps import Repeats
+from .processes import cores_for, free_port, spawn, stop, worker_env
+
+PART_STEPS_FILE = "part_steps.json"
+DEFAULT_REPEATS = Repeats()
 
 
 def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, timeout_s: float) -> None:
@@ -36,10 +48,6 @@ def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, tim
         raise UserError(f"--batches must be >= 1, got {batches}")
     if not timeout_s > 0:
         raise UserError(f"--timeout-s must be > 0, got {timeout_s:g}")
-    for model in scenario.workload.models:
-        if model.split == "auto":
-            raise UserError(f"{scenario.path}: workload.models: {model.name} has split: auto; emulation needs a "
-                            f"separation point (run `simulate split` and write the point chosen)")
     for side, profiles in (("edge", scenario.edge_profiles), ("cloud", scenario.cloud_profiles)):
         for model, profile in profiles.items():
             if profile.width != scenario.edge_profiles[model].width:
@@ -50,32 +58,49 @@ def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, tim
                                 f"give a cpu profile")
 
 
-def run_workers(scenario_path: str, scenario: Scenario, rates_mbps: list[float], batches: int, cloud: str | None,
-                timeout_s: float, progress: bool, deadline_s: float) -> list[dict]:
-    """Run the edge worker (and a local cloud worker without `cloud`); its JSON lines."""
-    from .session import profile_threads
+def deadline_s(scenario: Scenario, requests: list, timeout_s: float, repeats: Repeats | None) -> float:
+    """How long the edge worker may take: three times the runs predicted from the profiles'
+    per-block sums, every timeout three times, and each measurement's bound."""
+    from ..sim.engine import simulate
+    from .measuring import step_estimate_s
+    from .part_steps import measurement_bound_s
+    from .plan import points
+    from .prediction import emulated_spec
 
-    threads = {side: max(profile_threads(p) for p in profiles.values())
-               for side, profiles in (("edge", scenario.edge_profiles), ("cloud", scenario.cloud_profiles))}
+    runs_s = sum(simulate(emulated_spec(scenario, r, None)).total_time_s for r in requests)
+    measure_s = sum(measurement_bound_s(step_estimate_s(scenario, r, side), *repeats) + timeout_s
+                    for r in points(requests) for side in ("edge", "cloud")) if repeats is not None else 0.0
+    return 60 + 3 * runs_s + 3 * len(requests) * timeout_s + measure_s
+
+
+def run_workers(scenario_path: str, requests: list, given: str | None, repeats: Repeats, measure_only: bool,
+                cloud: str | None, timeout_s: float, progress: bool, deadline: float,
+                cores: tuple[set[int], set[int]] | None) -> list:
+    """Run the edge worker (and a local cloud worker without `cloud`); its JSON lines."""
+    edge_threads = max(r.edge_threads for r in requests)
+    cloud_threads = max(r.cloud_threads for r in requests)
     processes: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="emulate-") as folder:
         result_path, cloud_log = Path(folder) / "records.jsonl", Path(folder) / "cloud.log"
+        plan_path = Path(folder) / "plan.json"
+        plan_path.write_text(json.dumps({"runs": [r.to_dict() for r in requests], "part_steps": given,
+                                         "repeats": list(repeats), "measure_only": measure_only}))
         try:
             if cloud is None:
                 cloud = f"127.0.0.1:{free_port()}"
                 with open(cloud_log, "w") as log:
                     processes.append(spawn(["--role", "cloud", "--listen", cloud, scenario_path, "--timeout-s",
-                                            str(timeout_s)], worker_env(threads["cloud"]), stdout=log,
-                                           stderr=subprocess.STDOUT))
-            args = ["--role", "edge", "--cloud", cloud, scenario_path, "--batches", str(batches), "--result",
-                    str(result_path), "--timeout-s", str(timeout_s), "--uplink-mbps", *map(str, rates_mbps)]
-            edge = spawn(args + ([] if progress else ["--no-progress"]), worker_env(threads["edge"]))
+                                            str(timeout_s)], worker_env(cloud_threads), cores and cores[1],
+                                           stdout=log, stderr=subprocess.STDOUT))
+            args = ["--role", "edge", "--cloud", cloud, scenario_path, "--plan", str(plan_path), "--result",
+                    str(result_path), "--timeout-s", str(timeout_s)]
+            edge = spawn(args + ([] if progress else ["--no-progress"]), worker_env(edge_threads), cores and cores[0])
             processes.append(edge)
             try:
-                edge.wait(deadline_s)
+                edge.wait(deadline)
             except subprocess.TimeoutExpired:
-                raise UserError(f"the edge worker did not finish within {deadline_s:.0f} s (the predicted time of "
-                                f"every run plus its timeouts); stopped it") from None
+                raise UserError(f"the edge worker did not finish within {deadline:.0f} s (the predicted time of "
+                                f"every run and measurement plus its timeouts); stopped it") from None
             for process in processes[:-1]:  # the local cloud worker exits after "shutdown"
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(min(timeout_s, 10.0))
@@ -90,30 +115,69 @@ def run_workers(scenario_path: str, scenario: Scenario, rates_mbps: list[float],
             log = cloud_log.read_text().strip().splitlines()[-1:] if cloud_log.exists() else []
             raise UserError(f"the edge worker exited with status {edge.returncode}"
                             + (f"; cloud worker: {log[0]}" if log else ""))
-        return [line["record"] for line in lines]
+        return lines
+
+
+def placement(cloud: str | None, cores: tuple[set[int], set[int]] | None) -> str:
+    """The `cores` column: where the workers ran."""
+    if cloud is not None:
+        return f"cloud worker at {cloud}"
+    if cores is None:
+        return f"not pinned (the {os.cpu_count()} cores are too few for both thread counts)"
+    return f"edge on core {','.join(map(str, sorted(cores[0])))}, cloud on core {','.join(map(str, sorted(cores[1])))}"
 
 
 def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cloud: str | None, timeout_s: float,
-            progress: bool = True):
-    """Run every model x rate x method of the scenario for real, simulate each, write the table."""
+            progress: bool = True, part_steps: str | None = None, measure_only: bool = False, out: str | None = None,
+            pin: bool = True, repeats: Repeats = DEFAULT_REPEATS):
+    """Run every model x rate x method of the scenario for real, simulate each, write the table
+    (the DataFrame); with `measure_only`, only measure the part steps and write them to `out`.
+    `pin`: each local worker on cores of its own; `repeats`: timed runs per part-step measurement."""
     from .channel import parse_address
-    from .prediction import predict
+    from .hosts import host_identity
+    from .plan import plan_runs
+    from .steps_file import MeasuredSteps, check_steps, load_steps, write_steps
     from .validation import error_table, validation_table, write_validation
 
     scenario = load_scenario(scenario_path)
     rates_mbps = rates_mbps or list(scenario.network.uplink_mbps)
     check_request(scenario, rates_mbps, batches, timeout_s)
+    if part_steps is not None and measure_only:
+        raise UserError("--part-steps and --measure-steps exclude each other: one reads part steps, the other "
+                        "measures them")
+    if out is not None and not measure_only:
+        raise UserError("--out is where --measure-steps writes the part steps; give --measure-steps too")
     if cloud is not None:
         parse_address(cloud, "--cloud")
-    check_writable(Path(scenario.output_dir) / "validation.csv")
-    predicted_s = sum(predict(scenario, m.name, method, rate, batches).total_time_s
-                      for m in scenario.workload.models for rate in rates_mbps for method in scenario.methods)
-    runs = len(scenario.workload.models) * len(rates_mbps) * len(scenario.methods)
-    deadline_s = 60 + 3 * predicted_s + 3 * runs * timeout_s
+    runs = plan_runs(scenario, rates_mbps, batches)
+    requests = [run.request for run in runs]
+    given = None
+    if part_steps is not None:  # this host is the edge's; on loopback also the cloud's
+        given = check_steps(part_steps, load_steps(part_steps), requests, host_identity(),
+                            host_identity() if cloud is None else None)
+    folder = Path(scenario.output_dir)
+    steps_path = Path(out) if out is not None else folder / PART_STEPS_FILE
+    for path in [steps_path] if measure_only else [folder / "validation.csv"] + ([steps_path] if given is None else []):
+        check_writable(path)
+    cores = cores_for(max(r.edge_threads for r in requests), max(r.cloud_threads for r in requests)) \
+        if pin and cloud is None else None
     started_s = time.perf_counter()
-    records = run_workers(scenario_path, scenario, rates_mbps, batches, cloud, timeout_s, progress, deadline_s)
-    table = validation_table(scenario, records)
+    lines = run_workers(scenario_path, requests, part_steps, repeats, measure_only, cloud, timeout_s, progress,
+                        deadline_s(scenario, requests, timeout_s, repeats if given is None else None), cores)
+    measured = given or {entry.key(): entry for entry in
+                         (MeasuredSteps.from_dict(line["part_steps"]) for line in lines if "part_steps" in line)}
+    if measure_only:
+        written = write_steps(steps_path, list(measured.values()))
+        print(f"wrote {written}: part steps of {', '.join(e.describe() for e in measured.values())}, measured "
+              f"in {time.perf_counter() - started_s:.0f} s")
+        return written
+    records = [line["record"] for line in lines if "record" in line]
+    notes = [run.note for run in runs]
+    compute_model = f"part steps from {part_steps}" if given else "part steps measured in this session"
+    table = validation_table(scenario, records, measured, notes, compute_model, placement(cloud, cores))
     written = write_validation(scenario.output_dir, table)
+    if given is None:
+        written.append(write_steps(steps_path, list(measured.values())))
     where = f"cloud worker at {cloud}" if cloud else "both workers on loopback"
     print(f"\n{scenario.name}: real runs ({where}, application-level pacing) against the simulator\n")
     print(error_table(table))
@@ -123,8 +187,8 @@ def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cl
     return table
 
 
-def worker_main(role: str, scenario_path: str, address: str, rates_mbps: list[float], batches: int,
-                result_path: str | None, timeout_s: float, progress: bool) -> None:
+def worker_main(role: str, scenario_path: str, address: str, plan_path: str | None, result_path: str | None,
+                timeout_s: float, progress: bool) -> None:
     """A worker process. The edge reports errors as a JSON line to the launcher; every worker
     ends with os._exit, so no gloo teardown with a dead peer can hang it."""
     from .channel import LinkLost, connect, parse_address
@@ -146,12 +210,17 @@ def worker_main(role: str, scenario_path: str, address: str, rates_mbps: list[fl
             serve(scenario, timeout_s)
         else:
             from .edge import TrainingSet, run_edge
+            from .session import RunRequest
 
-            if result_path is None:
-                raise UserError("emulate-worker --role edge: --result FILE is required")
-            data = TrainingSet(scenario, batches * scenario.workload.batch_size)
+            if result_path is None or plan_path is None:
+                raise UserError("emulate-worker --role edge: --plan FILE and --result FILE are required (it is "
+                                "started by `simulate emulate`)")
+            plan = json.loads(Path(plan_path).read_text())
+            requests = [RunRequest.from_dict(r) for r in plan["runs"]]
+            data = TrainingSet(scenario, max(r.batches for r in requests) * scenario.workload.batch_size)
             connect("edge", host, port, timeout_s)
-            run_edge(scenario, data, rates_mbps, batches, result_path, timeout_s, progress)
+            run_edge(scenario, data, requests, plan["part_steps"], Repeats(*plan["repeats"]), str(result_path),
+                     timeout_s, progress, plan["measure_only"])
     except LinkLost as exc:
         print(f"{role} worker: peer lost ({exc})", file=sys.stderr, flush=True)
         code = 1

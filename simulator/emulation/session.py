@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from ..core.names import AUTO
 from ..costmodel.costs import BatchCosts, batch_costs
 from ..models import SplitModel, build_model, split
 from ..profiling.schema import Profile
 from ..scenario.config import Scenario
-from ..sweep.points import fixed_split
-from ..training.methods import MethodTrainer, OptimizerConfig
-
-STATUSES = ("ok", "cloud_lost", "skipped")
+from ..training.methods import MethodTrainer
+from ..training.optimizer import OptimizerConfig
+from ..training.optimizer import sgd as build_sgd
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class RunRequest:
     lr: float
     momentum: float
     weight_decay: float
+    edge_threads: int  # torch intra-op threads of each worker (the profiles' `device.threads`)
+    cloud_threads: int
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,23 +52,32 @@ class RunRequest:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-def run_request(scenario: Scenario, model: str, method: str, uplink_mbps: float, batches: int) -> RunRequest:
-    split_point = fixed_split(scenario, model)
+def run_request(scenario: Scenario, model: str, split_point: str, method: str, uplink_mbps: float,
+                batches: int) -> RunRequest:
+    """The run of `model` cut at `split_point`, each worker at its profile's thread count."""
     n, a = scenario.network, scenario.accuracy
     return RunRequest(model=model, split=split_point, method=method, codec=n.codec,
                       dataset=scenario.workload.dataset, batch_size=scenario.workload.batch_size,
                       width=scenario.edge_profiles[model].width, uplink_mbps=uplink_mbps,
                       downlink_mbps=scenario.downlink_mbps(uplink_mbps), latency_ms=n.latency_ms,
                       uplink_buffer_batches=n.uplink_buffer_batches, batches=batches, seed=scenario.seed,
-                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
+                      edge_threads=profile_threads(scenario.edge_profiles[model]),
+                      cloud_threads=profile_threads(scenario.cloud_profiles[model]))
 
 
 def mismatch(scenario: Scenario, request: RunRequest) -> str:
-    """Why the cloud's scenario cannot serve `request` ('' when it can)."""
+    """Why the cloud's scenario cannot serve `request` ('' when it can). Its split must be the
+    scenario's, or, under `split: auto`, any separation point of the cloud profile."""
     if request.model not in scenario.cloud_profiles:
         return f"{scenario.path}: the cloud worker's scenario has no model {request.model!r}"
-    mine = run_request(scenario, request.model, request.method, request.uplink_mbps, request.batches)
-    for key in ("split", "codec", "dataset", "batch_size"):
+    configured = next(m.split for m in scenario.workload.models if m.name == request.model)
+    points = scenario.cloud_profiles[request.model].layer_names[:-1]
+    if request.split not in (points if configured == AUTO else [configured]):
+        return (f"{scenario.path}: the cloud worker's scenario has split {configured!r} for {request.model}, the "
+                f"edge asked for {request.split!r}; give both workers the same scenario")
+    mine = run_request(scenario, request.model, request.split, request.method, request.uplink_mbps, request.batches)
+    for key in ("codec", "dataset", "batch_size"):
         if getattr(mine, key) != getattr(request, key):
             return (f"{scenario.path}: the cloud worker's scenario has {key} {getattr(mine, key)!r}, the edge's "
                     f"{getattr(request, key)!r}; give both workers the same scenario")
@@ -92,6 +103,7 @@ class RunRecord:
     edge_batches: int  # batches the edge finished
     cloud_batches: int | None  # batches the cloud trained (None when it never said)
     edge_compute_ms: float | None  # mean per batch: prep + forward/backward/step + encoding, edge
+    edge_backward_ms: float | None  # split learning: the part of it after the gradient came down
     cloud_compute_ms: float | None  # mean per batch: decode + forward/backward/step (+ encoding), cloud
     link_late_ms: float  # mean real hand-over time after each scheduled delivery (wire + wake-up)
     bytes_up: int  # bytes charged on the uplink (the simulator's count)
@@ -105,13 +117,14 @@ class RunRecord:
 
 
 def profile_threads(profile: Profile) -> int:
-    """The intra-op thread count the profile was measured with (all cores when it does not say)."""
+    """The intra-op thread count the profile was measured with (all cores when it does not say).
+    Only the launcher reads it; workers get it in the RunRequest."""
     return profile.device.threads or os.cpu_count() or 1
 
 
-def use_profile_device(profile: Profile) -> torch.device:
-    """Run like the profile was measured: its thread count, and CUDA for a CUDA profile."""
-    torch.set_num_threads(profile_threads(profile))
+def use_device(profile: Profile, threads: int) -> torch.device:
+    """Run like the profile was measured: `threads` intra-op threads, and CUDA for a CUDA profile."""
+    torch.set_num_threads(threads)
     return torch.device("cuda" if profile.device.kind == "cuda" else "cpu")
 
 
@@ -143,7 +156,7 @@ def warm_up(request: RunRequest, input_shape: list[int], device: torch.device) -
 class WorkerSetup:
     """One worker's side of a run, ready before the clock starts."""
 
-    threads: int  # torch intra-op threads, from the side's profile
+    threads: int  # torch intra-op threads, from the request
     device: torch.device
     parts: SplitModel
     shape: tuple[int, ...]  # one batch of features at the separation point
@@ -154,17 +167,18 @@ def set_up(scenario: Scenario, request: RunRequest, side: str) -> WorkerSetup:
     """The `side` ("edge" or "cloud") profile's threads and device, a warm-up step, the model."""
     edge, cloud = scenario.edge_profiles[request.model], scenario.cloud_profiles[request.model]
     profile = edge if side == "edge" else cloud
-    device = use_profile_device(profile)
+    threads = request.edge_threads if side == "edge" else request.cloud_threads
+    device = use_device(profile, threads)
     warm_up(request, profile.input_shape, device)
     parts, shape = build_parts(request, device)
-    return WorkerSetup(profile_threads(profile), device, parts, shape,
-                       batch_costs(edge, cloud, request.split, request.codec))
+    return WorkerSetup(threads, device, parts, shape, batch_costs(edge, cloud, request.split, request.codec))
 
 
 def sgd(modules: list[nn.Module], request: RunRequest) -> torch.optim.Optimizer:
-    """SGD with momentum over the modules' parameters (the accuracy section's settings)."""
-    params = [p for module in modules for p in module.parameters()]
-    return torch.optim.SGD(params, lr=request.lr, momentum=request.momentum, weight_decay=request.weight_decay)
+    """SGD with momentum over the modules' parameters (the accuracy section's settings, constant rate)."""
+    return build_sgd((p for module in modules for p in module.parameters()),
+                     OptimizerConfig(lr=request.lr, momentum=request.momentum, weight_decay=request.weight_decay,
+                                     schedule="constant"))
 
 
 def synchronize(device: torch.device) -> None:

@@ -15,22 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.errors import UserError
-
-CODEC_ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
-CODEC_HEADER_BYTES = {"fp32": 0, "fp16": 0, "int8": 8}
-CODECS = tuple(CODEC_ELEMENT_BYTES)
-
-
-def check_codec(codec: str) -> None:
-    if codec not in CODEC_ELEMENT_BYTES:
-        raise UserError(f"unknown link codec {codec!r}; valid: {', '.join(CODECS)}")
-
-
-def encoded_bytes(codec: str, numel: int) -> int:
-    """Bytes on the wire for one tensor of `numel` elements."""
-    check_codec(codec)
-    return numel * CODEC_ELEMENT_BYTES[codec] + CODEC_HEADER_BYTES[codec]
+from ..core.wire import CODEC_HEADER_BYTES, CODECS, check_codec, encoded_bytes  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

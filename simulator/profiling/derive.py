@@ -3,8 +3,8 @@
 FLOPs, shapes and bytes do not depend on the device, so they are copied from the measured
 profile; times are a roofline estimate from the target's published peaks:
 
-    t_ms = 1000 * max(flops / (peak_flops * compute_efficiency),
-                      bytes_moved / (memory_bandwidth_bytes_s * memory_efficiency))
+    t_ms = 1000 * max(flops / (peak_flops_per_s * compute_efficiency),
+                      bytes_moved / (memory_bandwidth_bytes_per_s * memory_efficiency))
            + overhead_ms_per_kernel_group
 
 with, for a part whose input tensor has `in_bytes`, output `out_bytes` and parameters
@@ -20,55 +20,80 @@ with, for a part whose input tensor has `in_bytes`, output `out_bytes` and param
 
 The early-exit head's output is its logits (batch x classes x 4 bytes).
 """
-import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import UserError
-from .schema import FP32_BYTES, DeviceInfo, Profile
+from ..core.typed import NOT_IN_FILE, build_dataclass, key_text, read_json, shown
+from .schema import DEVICE_KINDS, FP32_BYTES, MAX_PART_MS, DeviceInfo, Profile, check_profile
 
-DATASHEET_KEYS = ("name", "kind", "peak_flops", "memory_bandwidth_bytes_s", "memory_mb", "compute_efficiency",
+# The shipped datasheets: package data, so they are found from an installed wheel too.
+DEFAULT_DATASHEETS = Path(__file__).with_name("datasheets.json")
+DATASHEET_KEYS = ("name", "kind", "peak_flops_per_s", "memory_bandwidth_bytes_per_s", "memory_mib", "compute_efficiency",
                   "memory_efficiency", "overhead_ms_per_kernel_group", "source")
 
 
 @dataclass(frozen=True)
 class Datasheet:
-    key: str
+    """One device of the datasheet file (`devices.KEY`): its published peaks and the efficiency
+    assumed for training; `key` is its name in the file (`simulate profile --derive KEY`)."""
+
     name: str
-    kind: str
-    peak_flops: float  # FLOP/s, dense FP32
-    memory_bandwidth_bytes_s: float
-    memory_mb: float
-    compute_efficiency: float  # fraction of peak_flops reached
-    memory_efficiency: float  # fraction of bandwidth reached
+    kind: str  # "cpu" or "cuda"
+    peak_flops_per_s: float  # FLOP/s, dense FP32
+    memory_bandwidth_bytes_per_s: float
+    memory_mib: float
+    compute_efficiency: float  # fraction of peak_flops_per_s reached, (0, 1]
+    memory_efficiency: float  # fraction of bandwidth reached, (0, 1]
     overhead_ms_per_kernel_group: float  # fixed cost per forward / backward / step of one part
     source: str
+    key: str = field(default="", metadata=NOT_IN_FILE)
 
     def roofline_ms(self, flops: float, bytes_moved: float) -> float:
-        compute_s = flops / (self.peak_flops * self.compute_efficiency)
-        memory_s = bytes_moved / (self.memory_bandwidth_bytes_s * self.memory_efficiency)
+        compute_s = flops / (self.peak_flops_per_s * self.compute_efficiency)
+        memory_s = bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory_efficiency)
         return 1e3 * max(compute_s, memory_s) + self.overhead_ms_per_kernel_group
 
 
+@dataclass(frozen=True)
+class DatasheetFile:
+    """The datasheet JSON file (simulator/profiling/datasheets.json)."""
+
+    devices: dict[str, Datasheet]
+    schema_version: int = 1
+    about: str = ""  # what the figures are and where they come from
+
+
 def load_datasheets(path: str | Path) -> dict[str, Datasheet]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: datasheet file not found") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
-    sheets = {}
-    for key, entry in data.get("devices", {}).items():
-        missing = [k for k in DATASHEET_KEYS if k not in entry]
-        unknown = sorted(set(entry) - set(DATASHEET_KEYS))
-        if missing or unknown:
-            raise UserError(f"{path}: devices.{key}: " + (f"missing key {missing[0]}" if missing
-                                                          else f"unknown key {unknown[0]}")
-                            + f"; keys: {', '.join(DATASHEET_KEYS)}")
-        sheets[key] = Datasheet(key=key, **entry)
-    return sheets
+    """Every device of a datasheet file by key, typed (core.typed) and checked (`check_datasheet`)."""
+    file = str(path)
+    sheets = build_dataclass(DatasheetFile, read_json(path, "datasheet"), file)
+    if sheets.schema_version != 1:
+        raise UserError(f"{file}: schema_version {sheets.schema_version} is not supported; valid: 1")
+    for key, sheet in sheets.devices.items():
+        check_datasheet(sheet, file, f"devices.{key_text(key)}")
+    return {key: replace(sheet, key=key) for key, sheet in sheets.devices.items()}
+
+
+def check_datasheet(sheet: Datasheet, file: str, key: str) -> None:
+    """Known device kind; positive peaks; efficiencies in (0, 1]; peak x efficiency >= 1 per
+    second, so that every roofline time stays finite; overhead in [0, MAX_PART_MS]."""
+    if sheet.kind not in DEVICE_KINDS:
+        raise UserError(f"{file}: {key}.kind {shown(sheet.kind)} is not valid; valid: {', '.join(DEVICE_KINDS)}")
+    for peak, efficiency in (("peak_flops_per_s", "compute_efficiency"),
+                             ("memory_bandwidth_bytes_per_s", "memory_efficiency")):
+        if not 0 < getattr(sheet, efficiency) <= 1:
+            raise UserError(f"{file}: {key}.{efficiency} must be in (0, 1] (a fraction of {peak}), "
+                            f"got {getattr(sheet, efficiency):g}")
+        if not getattr(sheet, peak) * getattr(sheet, efficiency) >= 1:
+            raise UserError(f"{file}: {key}.{peak} {getattr(sheet, peak):g} x {efficiency} "
+                            f"{getattr(sheet, efficiency):g} must be at least 1 per second")
+    if not sheet.memory_mib > 0:
+        raise UserError(f"{file}: {key}.memory_mib must be > 0, got {sheet.memory_mib:g}")
+    if not 0 <= sheet.overhead_ms_per_kernel_group <= MAX_PART_MS:
+        raise UserError(f"{file}: {key}.overhead_ms_per_kernel_group must be in [0, {MAX_PART_MS:g}] ms, "
+                        f"got {sheet.overhead_ms_per_kernel_group:g}")
 
 
 def derive_profile(measured: Profile, sheet: Datasheet, from_path: str = "") -> Profile:
@@ -82,9 +107,8 @@ def derive_profile(measured: Profile, sheet: Datasheet, from_path: str = "") -> 
         return (sheet.roofline_ms(fwd_flops, inp + out + params),
                 sheet.roofline_ms(bwd_flops, 2 * (inp + out) + 2 * params))
 
-    layers, layer_in = [], {}
+    layers = []
     for layer in measured.layers:
-        layer_in[layer.name] = in_bytes
         fwd_ms, bwd_ms = fwd_bwd_ms(layer.fwd_flops, layer.bwd_flops, in_bytes, layer.out_bytes, layer.param_bytes)
         step_ms = sheet.roofline_ms(0, 5 * layer.param_bytes)
         layers.append(replace(layer, fwd_ms=fwd_ms, bwd_ms=bwd_ms, step_ms=step_ms, fwd_ms_iqr=0.0, bwd_ms_iqr=0.0))
@@ -98,7 +122,7 @@ def derive_profile(measured: Profile, sheet: Datasheet, from_path: str = "") -> 
                              fwd_ms_iqr=0.0, bwd_ms_iqr=0.0))
     raw_batch = batch * measured.raw_sample_bytes
     prep_ms = sheet.roofline_ms(0, raw_batch + raw_batch * FP32_BYTES)
-    return replace(
+    derived = replace(
         measured, source="derived", layers=layers, exits=exits,
         device=DeviceInfo(name=sheet.name, kind=sheet.kind, torch_version=measured.device.torch_version, threads=None),
         optimizer_step_ms=sum(layer.step_ms for layer in layers), input_prep_ms=prep_ms,
@@ -106,7 +130,9 @@ def derive_profile(measured: Profile, sheet: Datasheet, from_path: str = "") -> 
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         derivation={"from_profile": from_path, "from_device": measured.device.name,
                     "datasheet": {k: getattr(sheet, k) for k in ("key",) + DATASHEET_KEYS},
-                    "formula": "t_ms = 1000*max(flops/(peak_flops*compute_efficiency), "
-                               "bytes_moved/(memory_bandwidth_bytes_s*memory_efficiency)) "
+                    "formula": "t_ms = 1000*max(flops/(peak_flops_per_s*compute_efficiency), "
+                               "bytes_moved/(memory_bandwidth_bytes_per_s*memory_efficiency)) "
                                "+ overhead_ms_per_kernel_group; see simulator/derive.py"},
     )
+    check_profile(derived, f"{from_path or 'profile'} derived for {sheet.key or sheet.name}")  # saved only if it loads
+    return derived

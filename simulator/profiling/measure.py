@@ -26,12 +26,13 @@ from typing import Callable
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
 from ..core.errors import UserError
+from ..core.progress import progress_bar
 from ..data.specs import get_dataset_spec
 from ..models import build_model, early_exit_head
 from ..models.device import resolve_device
+from ..training.optimizer import PROFILED, sgd
 from .memory_probe import SavedTensorMeter, allocation_rise_bytes
 from .schema import FP32_BYTES, DeviceInfo, ExitProfile, LayerProfile, Profile
 
@@ -95,7 +96,7 @@ def param_bytes(module: nn.Module) -> int:
 
 def make_optimizer(module: nn.Module) -> torch.optim.Optimizer:
     """The optimizer whose step is timed: SGD with momentum 0.9 and weight decay 5e-4."""
-    return torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    return sgd(module.parameters(), PROFILED)
 
 
 def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
@@ -192,7 +193,7 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
     labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)
     loss = lambda logits: nn.functional.cross_entropy(logits, labels)  # noqa: E731
     work = [("layer", name) for name in model.block_names] + [("exit", name) for name in model.split_points]
-    bar = tqdm(work, desc=f"profile {model_name}/{dataset} on {device.type}", disable=not progress, unit="part")
+    bar = progress_bar(work, desc=f"profile {model_name}/{dataset} on {device.type}", enabled=progress, unit="part")
 
     layers, exits, outputs, heads = [], [], {}, {}
     x = torch.randn(batch_size, *spec.input_shape, device=device)

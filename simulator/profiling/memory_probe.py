@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..models.codecs import encode
+from ..training.optimizer import PROFILED, sgd
 
 WINDOW = "memory_probe.window"  # the profiler range whose allocations are measured
 
@@ -127,7 +128,7 @@ def measure_edge_training_peak_bytes(model: nn.Module, parts, batch_size: int, n
     """
     edge, head = parts.edge.to(device).train(), parts.early_exit.to(device).train()
     params = list(edge.parameters()) + list(head.parameters())
-    optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    optimizer = sgd(params, PROFILED)
     generator = torch.Generator().manual_seed(0)
     raw = torch.randint(0, 256, (batch_size, *model.input_shape), dtype=torch.uint8, generator=generator).to(device)
     labels = torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)

@@ -7,11 +7,12 @@ device or derived from its datasheet (then `derivation` records the figures and 
 """
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from ..core.typed import INT64_MAX, build_dataclass, read_json, shown
 
 SCHEMA_VERSION = 1
 SOURCES = ("measured", "derived")
@@ -111,69 +112,93 @@ class Profile:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "profile") -> "Profile":
-        return _parse(cls, data, where)
+    def from_dict(cls, data: Any, where: str = "profile") -> "Profile":
+        """A profile from parsed JSON: typed (core.typed), then checked (`check_profile`);
+        any error is a one-line UserError naming `where` (the file) and the key."""
+        if isinstance(data, dict) and "schema_version" not in data:
+            raise UserError(f"{where}: missing key schema_version ({SCHEMA_VERSION})")
+        if isinstance(data, dict) and data["schema_version"] != SCHEMA_VERSION:
+            raise UserError(f"{where}: schema_version {shown(data['schema_version'])} is not supported; "
+                            f"valid: {SCHEMA_VERSION} (re-run 'simulate profile')")
+        profile = build_dataclass(cls, data, where)
+        check_profile(profile, where)
+        return profile
 
     @classmethod
     def load(cls, path: str | Path) -> "Profile":
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: profile file not found")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, "profile"), str(path))
 
 
-_NESTED = {"device": DeviceInfo, "layers": LayerProfile, "exits": ExitProfile}
+# Longest time of one block's forward, backward or step per batch, in ms: 10^9 ms is 11.6 days.
+# Sums of such times stay finite however many blocks and batches; a larger value is a unit error.
+MAX_PART_MS = 1e9
 
 
-def _parse(cls: type, data: Any, where: str, key: str = "") -> Any:
-    """Build dataclass `cls` from JSON `data`, rejecting unknown and missing keys."""
-    prefix = f"{key}." if key else ""
-    if not isinstance(data, dict):
-        raise UserError(f"{where}: {key or 'top level'} must be an object")
-    if cls is Profile and data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{where}: schema_version {data.get('schema_version')!r} is not supported; "
-                        f"valid: {SCHEMA_VERSION} (re-run 'simulate profile')")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise UserError(f"{where}: unknown key {prefix}{unknown[0]}; valid: {', '.join(known)}")
-    values = {}
-    for name, spec in known.items():
-        if name not in data:
-            if spec.default is not MISSING or spec.default_factory is not MISSING:
-                continue
-            raise UserError(f"{where}: missing key {prefix}{name}")
-        value = data[name]
-        if name in _NESTED and cls in (Profile,):
-            sub = _NESTED[name]
-            if name == "device":
-                value = _parse(sub, value, where, prefix + name)
-            else:
-                if not isinstance(value, list):
-                    raise UserError(f"{where}: {prefix}{name} must be a list")
-                value = [_parse(sub, item, where, f"{prefix}{name}[{i}]") for i, item in enumerate(value)]
-        values[name] = value
-    obj = cls(**values)
-    _check_values(obj, where, prefix)
-    return obj
+def check_profile(profile: Profile, where: str) -> None:
+    """What typing cannot say: known source and device kind, and numbers that make sense
+    (times, FLOPs and bytes >= 0, times at most MAX_PART_MS, shapes that match the byte counts,
+    block names unique, each early exit after a block that is not the last)."""
+    if profile.source not in SOURCES:
+        raise UserError(f"{where}: source {shown(profile.source)} is not valid; valid: {', '.join(SOURCES)}")
+    if profile.device.kind not in DEVICE_KINDS:
+        raise UserError(f"{where}: device.kind {shown(profile.device.kind)} is not valid; valid: "
+                        f"{', '.join(DEVICE_KINDS)}")
+    if profile.device.threads is not None and profile.device.threads < 1:
+        raise UserError(f"{where}: device.threads must be >= 1 or null, got {profile.device.threads}")
+    if profile.batch_size <= 0:
+        raise UserError(f"{where}: batch_size must be a positive integer, got {profile.batch_size}")
+    if not profile.width > 0:
+        raise UserError(f"{where}: width must be > 0, got {profile.width}")
+    for key in ("repeats", "warmup"):
+        if getattr(profile, key) < 0:
+            raise UserError(f"{where}: {key} must be >= 0, got {getattr(profile, key)}")
+    check_shape(profile.input_shape, where, "input_shape")
+    if not profile.layers:
+        raise UserError(f"{where}: layers is empty")
+    check_numbers(profile, where, "")
+    names = set()
+    for i, layer in enumerate(profile.layers):
+        key = f"layers[{i}]"
+        check_numbers(layer, where, key + ".")
+        if layer.name in names:
+            raise UserError(f"{where}: {key}.name {shown(layer.name)} is given twice")
+        names.add(layer.name)
+        check_shape(layer.out_shape, where, f"{key}.out_shape")
+        if layer.out_shape[0] != profile.batch_size:
+            raise UserError(f"{where}: {key}.out_shape {shown(layer.out_shape)} must start with the batch size "
+                            f"{profile.batch_size}")
+        numel = math.prod(layer.out_shape)
+        if layer.out_bytes != FP32_BYTES * numel:
+            raise UserError(f"{where}: {key}.out_bytes {layer.out_bytes} must be {FP32_BYTES} x the elements of "
+                            f"out_shape {shown(layer.out_shape)} = {FP32_BYTES * numel} (fp32)")
+    afters = set()
+    for i, head in enumerate(profile.exits):
+        check_numbers(head, where, f"exits[{i}].")
+        if head.after not in profile.layer_names[:-1] or head.after in afters:
+            raise UserError(f"{where}: exits[{i}].after {shown(head.after)} must name a block other than the last, "
+                            f"once; blocks: {', '.join(profile.layer_names[:-1])}")
+        afters.add(head.after)
 
 
-def _check_values(obj: Any, where: str, prefix: str) -> None:
-    if isinstance(obj, DeviceInfo) and obj.kind not in DEVICE_KINDS:
-        raise UserError(f"{where}: {prefix}kind {obj.kind!r} is not valid; valid: {', '.join(DEVICE_KINDS)}")
-    if isinstance(obj, Profile):
-        if obj.source not in SOURCES:
-            raise UserError(f"{where}: source {obj.source!r} is not valid; valid: {', '.join(SOURCES)}")
-        if not obj.layers:
-            raise UserError(f"{where}: layers is empty")
-        if not isinstance(obj.batch_size, int) or obj.batch_size <= 0:
-            raise UserError(f"{where}: batch_size must be a positive integer")
+def check_numbers(obj: Any, where: str, prefix: str) -> None:
+    """Times (`_ms`), FLOPs (`_flops`) and sizes (`_bytes`) of one part: >= 0; times <= MAX_PART_MS."""
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if f.name.endswith(("_ms", "_flops", "_bytes")) and value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise UserError(f"{where}: {prefix}{f.name} must be a non-negative number, got {value!r}")
+        if not f.name.endswith(("_ms", "_ms_iqr", "_flops", "_bytes")) or value is None:
+            continue
+        if value < 0:
+            raise UserError(f"{where}: {prefix}{f.name} must be a non-negative number, got {shown(value)}")
+        if "_ms" in f.name and value > MAX_PART_MS:
+            raise UserError(f"{where}: {prefix}{f.name} {value:g} is over the limit of {MAX_PART_MS:g} ms "
+                            f"(11.6 days per batch; a larger time is a unit error)")
+
+
+def check_shape(shape: list[int], where: str, key: str) -> None:
+    """A tensor shape: at least one dimension, each >= 1, at most 2^63 - 1 elements in all."""
+    if not shape or any(dim < 1 for dim in shape):
+        raise UserError(f"{where}: {key} {shown(shape)} must list dimensions of at least 1")
+    elements = 1
+    for dim in shape:  # stop at the first overflow: a product of a million dimensions would take minutes
+        elements *= dim
+        if elements > INT64_MAX:
+            raise UserError(f"{where}: {key} {shown(shape)} has more than 2^63 elements")

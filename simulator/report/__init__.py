@@ -10,13 +10,13 @@ Each figure function returns a ReportFigure whose `data` is exactly what it plot
 """
 from pathlib import Path
 
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_bytes, atomic_write_text
 from .accuracy_figure import fig_time_to_accuracy
 from .data import RunData, load_run
 from .document import report_blocks, to_html, to_markdown
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
 from .split_figure import fig_split
-from .style import METHOD_COLOURS, ReportFigure, write_bytes_atomic
+from .style import METHOD_COLOURS, ReportFigure
 from .trace_figures import fig_backlog, fig_timeline
 
 FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split)
@@ -43,7 +43,7 @@ def write_report(folder: str | Path) -> list[Path]:
         if figure.png is None:
             path.unlink(missing_ok=True)
             continue
-        write_bytes_atomic(path, figure.png)
+        atomic_write_bytes(path, figure.png)
         written.append(path)
     blocks = report_blocks(run, figures)
     for name, text in (("report.md", to_markdown(blocks)), ("report.html", to_html(blocks))):

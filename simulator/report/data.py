@@ -25,8 +25,8 @@ REQUIRED_COLUMNS = {
     "backlog.csv": ["model", "method", "uplink_mbps", "time_s", "backlog"],
     "epochs.csv": ["model", "method", "uplink_mbps", "epoch", "end_s"],
     "training.csv": ["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"],
-    "split_points.csv": ["model", "uplink_mbps", "split", "chosen", "hierarchical_time_s", "edge_memory_mb",
-                         "memory_budget_mb", "fits_memory"],
+    "split_points.csv": ["model", "uplink_mbps", "split", "chosen", "hierarchical_time_s", "edge_memory_mib",
+                         "memory_budget_mib", "fits_memory"],
 }
 SCENARIO_KEYS = ("name", "methods", "workload", "edge", "cloud", "network", "accuracy")
 

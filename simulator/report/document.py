@@ -8,32 +8,11 @@ import base64
 import html
 import math
 
+from ..core.text import bytes_text, duration_text, percent_text, reduction_text
 from .data import RunData
-from .style import ReportFigure, bytes_text, label
+from .style import ReportFigure, label
 
 # A block is ("h1" | "h2" | "h3" | "p" | "note", text), ("table", header, rows) or ("figure", ReportFigure).
-
-
-def duration_text(seconds: float) -> str:
-    """Readable simulated time: s below a minute, then min, h, and d beyond a day."""
-    if not math.isfinite(seconds):
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.1f} s"
-
-
-def reduction_text(reduction: float) -> str:
-    """+29% = 29% less time than the baseline; a slowdown beyond 2x reads as '3.1x longer'."""
-    if not math.isfinite(reduction):
-        return "-"
-    ratio = 1.0 - reduction
-    return f"{ratio:.1f}x longer" if ratio >= 2 else f"{100 * reduction:+.0f}%"
-
-
-def percent_text(fraction: float) -> str:
-    return "-" if not math.isfinite(fraction) else f"{100 * fraction:.1f}%"
 
 
 def scenario_blocks(run: RunData) -> list:
@@ -101,7 +80,7 @@ def split_blocks(run: RunData) -> list:
         return []
     chosen = run.split_points[run.split_points.chosen.astype(bool)]
     rows = [[row.model, f"{row.uplink_mbps:g}", row.split,
-             "-" if not math.isfinite(row.edge_memory_mb) else f"{row.edge_memory_mb:.1f} MiB", row.reason]
+             "-" if not math.isfinite(row.edge_memory_mib) else f"{row.edge_memory_mib:.1f} MiB", row.reason]
             for row in chosen.itertuples()]
     return [("h2", "Separation points"),
             ("p", "The point hierarchical training (and split learning) used at each bit rate. `split_points.csv` "

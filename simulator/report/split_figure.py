@@ -3,15 +3,17 @@
 Per model, two panels sharing the x axis (the separation points in network order): above,
 hierarchical training time (closed form) at the lowest, the 3G-class and the highest swept
 bit rate, with a star on the point chosen at each; below, the edge's peak training memory,
-with the budget (edge.memory_mb) as a dashed line and the points over it hatched.
+with the budget (edge.memory_mib) as a dashed line and the points over it hatched.
 """
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from ..core.files import atomic_write_bytes
+from ..core.text import rate_text
 from .data import RunData, chosen_rates
-from .style import ReportFigure, duration_axis, new_figure, rate_text, render_png, skipped, write_bytes_atomic
+from .style import ReportFigure, duration_axis, new_figure, render_png, skipped
 
 TITLE = "Separation point: runtime and edge memory"
 FILE_NAME = "fig_split.png"
@@ -22,7 +24,7 @@ MEMORY_COLOUR = "#999999"
 def split_data(table: pd.DataFrame) -> pd.DataFrame:
     """The plotted rows: every model x point at the chosen rates."""
     rates = chosen_rates(sorted(set(table.uplink_mbps)))
-    columns = ["model", "uplink_mbps", "split", "hierarchical_time_s", "edge_memory_mb", "memory_budget_mb",
+    columns = ["model", "uplink_mbps", "split", "hierarchical_time_s", "edge_memory_mib", "memory_budget_mib",
                "fits_memory", "chosen"]
     return table[table.uplink_mbps.isin(rates)][columns].reset_index(drop=True)
 
@@ -52,11 +54,11 @@ def fig_split_from_table(table: pd.DataFrame | None) -> ReportFigure:
         top.grid(True, alpha=0.3)
         memory = rows.drop_duplicates("split")
         over = ~memory.fits_memory.fillna(True).astype(bool)
-        bottom.bar([x[p] for p in memory.split], memory.edge_memory_mb.fillna(0), color=MEMORY_COLOUR,
+        bottom.bar([x[p] for p in memory.split], memory.edge_memory_mib.fillna(0), color=MEMORY_COLOUR,
                    hatch=None, edgecolor="black", linewidth=0.4)
-        bottom.bar([x[p] for p in memory.split[over]], memory.edge_memory_mb[over], color="white", hatch="//",
+        bottom.bar([x[p] for p in memory.split[over]], memory.edge_memory_mib[over], color="white", hatch="//",
                    edgecolor="black", linewidth=0.4)
-        budget = memory.memory_budget_mb.dropna()
+        budget = memory.memory_budget_mib.dropna()
         if not budget.empty:
             bottom.axhline(budget.iloc[0], color="black", ls="--", lw=1)
             bottom.annotate(f"budget {budget.iloc[0]:g} MiB", (0, budget.iloc[0]), xytext=(2, 3),
@@ -87,5 +89,5 @@ def fig_split(run: RunData) -> ReportFigure:
 def write_split_figure(folder: Path, table: pd.DataFrame) -> Path:
     figure = fig_split_from_table(table)
     path = Path(folder) / FILE_NAME
-    write_bytes_atomic(path, figure.png)
+    atomic_write_bytes(path, figure.png)
     return path

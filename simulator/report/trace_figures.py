@@ -9,8 +9,9 @@ import pandas as pd
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 
+from ..core.text import rate_text
 from .data import RunData, nearest_rate
-from .style import ReportFigure, colour, label, new_figure, rate_text, render_png, skipped
+from .style import ReportFigure, colour, label, new_figure, render_png, skipped
 
 RESOURCES = {"edge_cpu": "edge CPU", "edge_gpu": "edge GPU", "uplink": "uplink", "downlink": "downlink",
              "cloud_gpu": "cloud GPU"}

@@ -1,10 +1,11 @@
 """The machines: an edge device and a cloud server, each owning SimPy resources.
 
 Every piece of work holds its resource for a duration from `costs` and is logged as a stage
-(resource, what) with its busy time. Resource names: "edge_cpu", "edge_gpu", "cloud_gpu".
+(resource, what) with its busy time (names: `core.names`).
 """
 import simpy
 
+from ..core.names import BACKWARD, CLOUD_GPU, EDGE_CPU, FORWARD, PREP, TRAIN, edge_compute
 from ..costmodel.costs import (
     BatchCosts,
     cloud_train_s,
@@ -43,17 +44,18 @@ class EdgeDevice:
         self.costs = costs
         self.has_gpu = has_gpu
         self.cpu = simpy.Resource(env, capacity=1)
-        self.gpu = simpy.Resource(env, capacity=1) if has_gpu else self.cpu
-        self.gpu_name = "edge_gpu" if has_gpu else "edge_cpu"
+        # Runs forward, backward and the step: the GPU when there is one, else the CPU itself.
+        self.compute = simpy.Resource(env, capacity=1) if has_gpu else self.cpu
+        self.compute_name = edge_compute(has_gpu)
 
     def prepare(self, batch: int):
         """Input prep of one batch on the CPU (process)."""
-        yield from work(self.env, self.cpu, self.recorder.log("edge_cpu", "prep"), batch, self.costs.edge_prep_s)
+        yield from work(self.env, self.cpu, self.recorder.log(EDGE_CPU, PREP), batch, self.costs.edge_prep_s)
 
     def train_hierarchical(self, n_batches: int, uplink: Link):
         """Train edge blocks + early exit on every batch, queueing the features (+ labels) up;
         blocks while the uplink buffer is full."""
-        log = self.recorder.log(self.gpu_name, "train")
+        log = self.recorder.log(self.compute_name, TRAIN)
         train_s = hierarchical_edge_train_s(self.costs)
         payload_bytes = uplink_payload_bytes(self.costs, "hierarchical")
         prepared = self.env.process(self.prepare(0))
@@ -61,7 +63,7 @@ class EdgeDevice:
             yield prepared
             if self.has_gpu and batch + 1 < n_batches:
                 prepared = self.env.process(self.prepare(batch + 1))  # prefetch while the GPU trains
-            yield from work(self.env, self.gpu, log, batch, train_s)
+            yield from work(self.env, self.compute, log, batch, train_s)
             yield from uplink.send(batch, payload_bytes)
             if not self.has_gpu and batch + 1 < n_batches:
                 prepared = self.env.process(self.prepare(batch + 1))
@@ -69,14 +71,14 @@ class EdgeDevice:
     def train_split(self, n_batches: int, uplink: Link, downlink: Link):
         """Split learning: prep, forward, activations (+ labels) up, wait for the gradient,
         backward + step; the next batch starts only then."""
-        forward, backward = self.recorder.log(self.gpu_name, "forward"), self.recorder.log(self.gpu_name, "backward")
+        forward, backward = self.recorder.log(self.compute_name, FORWARD), self.recorder.log(self.compute_name, BACKWARD)
         payload_bytes = uplink_payload_bytes(self.costs, "split_learning")
         for batch in range(n_batches):
             yield from self.prepare(batch)
-            yield from work(self.env, self.gpu, forward, batch, split_edge_forward_s(self.costs))
+            yield from work(self.env, self.compute, forward, batch, split_edge_forward_s(self.costs))
             yield from uplink.send(batch, payload_bytes)
             yield downlink.delivered.get()
-            yield from work(self.env, self.gpu, backward, batch, split_edge_backward_s(self.costs))
+            yield from work(self.env, self.compute, backward, batch, split_edge_backward_s(self.costs))
 
     def upload_raw(self, n_batches: int, uplink: Link):
         """Full cloud: queue raw batches (+ labels) up, as fast as the uplink buffer allows."""
@@ -91,7 +93,7 @@ class CloudServer:
     def __init__(self, env: simpy.Environment, recorder: Recorder, costs: BatchCosts, method: str):
         self.env = env
         self.gpu = simpy.Resource(env, capacity=1)
-        self.log = recorder.log("cloud_gpu", "train")
+        self.log = recorder.log(CLOUD_GPU, TRAIN)
         self.train_s = cloud_train_s(costs, method)
         self.gradient_bytes = downlink_payload_bytes(costs, method)
 

@@ -7,8 +7,19 @@ simulated event by event, so the trace is the same either way.
 """
 import simpy
 
+from ..core.names import (
+    BACKWARD,
+    CLOUD_GPU,
+    DOWNLINK,
+    EDGE_CPU,
+    FULL_CLOUD,
+    SPLIT_LEARNING,
+    TRAIN,
+    UPLINK,
+    edge_compute,
+)
 from ..costmodel.analytic import analytic_time_s
-from .methods import CLOUD, phases
+from .methods import CLOUD_TRAIN, phases
 from .recorder import Recorder
 from .run import RunResult, RunSpec
 
@@ -19,7 +30,7 @@ def simulate(spec: RunSpec) -> RunResult:
     start_s = 0.0
     for phase in phases(spec):
         env = simpy.Environment(initial_time=start_s)
-        recorder = Recorder(env, phase.n_batches, phase.segments, phase.memory_batches, spec.trace_batches,
+        recorder = Recorder(env, phase.n_batches, phase.segments, phase.lookback_batches, spec.trace_batches,
                             spec.fast_forward and spec.deterministic)
         phase.start(env, recorder)
         env.run(until=recorder.done)
@@ -29,29 +40,29 @@ def simulate(spec: RunSpec) -> RunResult:
     def total(measure) -> float:
         return sum(measure(recorder) for recorder in recorders)
 
-    gpu = "edge_gpu" if spec.edge_has_gpu else "edge_cpu"
-    edge_stage = (gpu, "backward" if spec.method == "split_learning" else "train")
+    compute = edge_compute(spec.edge_has_gpu)
+    edge_stage = (compute, BACKWARD if spec.method == SPLIT_LEARNING else TRAIN)
     cloud = recorders[-1]
-    bytes_up = total(lambda r: r.bytes_sent("uplink"))
+    bytes_up = total(lambda r: r.bytes_sent(UPLINK))
     return RunResult(
         total_time_s=start_s,
         analytic_time_s=analytic_time_s(spec.method, spec.costs, spec.uplink, spec.downlink, spec.batches_per_epoch,
                                         spec.epochs, spec.edge_has_gpu, spec.raw_upload),
         bytes_up=bytes_up,
-        bytes_down=total(lambda r: r.bytes_sent("downlink")),
-        raw_bytes_sent=bytes_up if spec.method == "full_cloud" else 0,
-        edge_busy_s=total(lambda r: r.busy_s(gpu)),
-        edge_cpu_busy_s=total(lambda r: r.busy_s("edge_cpu")),
-        uplink_busy_s=total(lambda r: r.busy_s("uplink")),
-        downlink_busy_s=total(lambda r: r.busy_s("downlink")),
-        cloud_busy_s=total(lambda r: r.busy_s("cloud_gpu")),
-        max_uplink_backlog=max(r.max_backlog.get("uplink", 0) for r in recorders),
+        bytes_down=total(lambda r: r.bytes_sent(DOWNLINK)),
+        raw_bytes_sent=bytes_up if spec.method == FULL_CLOUD else 0,
+        edge_busy_s=total(lambda r: r.busy_s(compute)),
+        edge_cpu_busy_s=total(lambda r: r.busy_s(EDGE_CPU)),
+        uplink_busy_s=total(lambda r: r.busy_s(UPLINK)),
+        downlink_busy_s=total(lambda r: r.busy_s(DOWNLINK)),
+        cloud_busy_s=total(lambda r: r.busy_s(CLOUD_GPU)),
+        max_uplink_backlog=max(r.max_backlog.get(UPLINK, 0) for r in recorders),
         edge_batches_trained=total(lambda r: r.batches_done(edge_stage)),
-        cloud_batches_trained=total(lambda r: r.batches_done(CLOUD[0])),
-        epoch_end_s=tuple(cloud.end_s(CLOUD[0], (epoch + 1) * spec.batches_per_epoch - 1)
+        cloud_batches_trained=total(lambda r: r.batches_done(CLOUD_TRAIN)),
+        epoch_end_s=tuple(cloud.end_s(CLOUD_TRAIN, (epoch + 1) * spec.batches_per_epoch - 1)
                           for epoch in range(spec.epochs)),
         trace=tuple(sorted((event for r in recorders for event in r.trace),
                            key=lambda e: (e.start_s, e.end_s, e.resource, e.what, e.batch))),
-        backlog_trace=tuple(sample for r in recorders for sample in r.backlog_trace.get("uplink", [])),
+        backlog_trace=tuple(sample for r in recorders for sample in r.backlog_trace.get(UPLINK, [])),
         fast_forwarded=any(r.periods_s is not None for r in recorders),
     )

@@ -19,14 +19,28 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from ..core.names import (
+    BACKWARD,
+    CLOUD_GPU,
+    DOWNLINK,
+    EDGE_CPU,
+    FORWARD,
+    PREP,
+    PROPAGATE,
+    SEND,
+    TRAIN,
+    UPLINK,
+    Stage,
+    edge_compute,
+)
 from .devices import CloudServer, EdgeDevice
 from .network import Link
-from .recorder import Recorder, Stage
+from .recorder import Recorder
 from .run import RunSpec
 
-UPLINK = (("uplink", "send"), ("uplink", "propagate"))
-DOWNLINK = (("downlink", "send"), ("downlink", "propagate"))
-CLOUD = (("cloud_gpu", "train"),)
+UPLINK_STAGES = ((UPLINK, SEND), (UPLINK, PROPAGATE))
+DOWNLINK_STAGES = ((DOWNLINK, SEND), (DOWNLINK, PROPAGATE))
+CLOUD_TRAIN = (CLOUD_GPU, TRAIN)
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class Phase:
 
     n_batches: int
     segments: tuple[tuple[Stage, ...], ...]
-    memory_batches: int  # longest look-back of the recurrence in batches (the uplink buffer)
+    lookback_batches: int  # how far back in batches one batch's times depend on earlier ones (the uplink buffer)
     start: Callable[[simpy.Environment, Recorder], None]
 
 
@@ -43,11 +57,11 @@ def phases(spec: RunSpec) -> list[Phase]:
     """The phases of `spec`'s method, in order."""
     n_batches = spec.epochs * spec.batches_per_epoch
     uplink_rng, downlink_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
-    gpu = "edge_gpu" if spec.edge_has_gpu else "edge_cpu"
+    compute = edge_compute(spec.edge_has_gpu)
     buffer = spec.uplink_buffer_batches
 
     def uplink(env: simpy.Environment, recorder: Recorder) -> Link:
-        return Link(env, "uplink", spec.uplink, uplink_rng, recorder, buffer)
+        return Link(env, UPLINK, spec.uplink, uplink_rng, recorder, buffer)
 
     def edge(env: simpy.Environment, recorder: Recorder) -> EdgeDevice:
         return EdgeDevice(env, recorder, spec.costs, spec.edge_has_gpu)
@@ -56,7 +70,7 @@ def phases(spec: RunSpec) -> list[Phase]:
         return CloudServer(env, recorder, spec.costs, spec.method)
 
     def split_learning(env: simpy.Environment, recorder: Recorder) -> None:
-        up, down = uplink(env, recorder), Link(env, "downlink", spec.downlink, downlink_rng, recorder)
+        up, down = uplink(env, recorder), Link(env, DOWNLINK, spec.downlink, downlink_rng, recorder)
         env.process(edge(env, recorder).train_split(n_batches, up, down))
         env.process(cloud(env, recorder).serve(n_batches, up, down))
 
@@ -77,12 +91,13 @@ def phases(spec: RunSpec) -> list[Phase]:
         env.process(cloud(env, recorder).train_stored(n_batches))
 
     if spec.method == "split_learning":
-        edge_stages = (("edge_cpu", "prep"), (gpu, "forward"))
-        return [Phase(n_batches, (edge_stages + UPLINK + CLOUD + DOWNLINK + ((gpu, "backward"),),), 1,
+        edge_stages = ((EDGE_CPU, PREP), (compute, FORWARD))
+        return [Phase(n_batches, (edge_stages + UPLINK_STAGES + (CLOUD_TRAIN,) + DOWNLINK_STAGES + ((compute, BACKWARD),),), 1,
                       split_learning)]
     if spec.method == "hierarchical":
-        edge_stages = (("edge_cpu", "prep"), (gpu, "train"))
-        return [Phase(n_batches, (edge_stages + UPLINK, CLOUD), buffer, hierarchical)]
+        edge_stages = ((EDGE_CPU, PREP), (compute, TRAIN))
+        return [Phase(n_batches, (edge_stages + UPLINK_STAGES, (CLOUD_TRAIN,)), buffer, hierarchical)]
     if spec.raw_upload == "every_epoch":
-        return [Phase(n_batches, (UPLINK, CLOUD), buffer, streamed)]
-    return [Phase(spec.batches_per_epoch, (UPLINK,), buffer, upload), Phase(n_batches, (CLOUD,), 1, train_stored)]
+        return [Phase(n_batches, (UPLINK_STAGES, (CLOUD_TRAIN,)), buffer, streamed)]
+    return [Phase(spec.batches_per_epoch, (UPLINK_STAGES,), buffer, upload),
+            Phase(n_batches, ((CLOUD_TRAIN,),), 1, train_stored)]

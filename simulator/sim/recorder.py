@@ -8,8 +8,8 @@ consecutive segments are joined by an unbounded queue (e.g. the batches delivere
 cloud), so a downstream segment may fall ever further behind an upstream one.
 
 Fast forward (deterministic runs only). Without jitter and loss each segment is a max-plus
-linear recurrence in the batch index whose memory is at most `memory_batches` (the uplink
-buffer) plus the number of stages. If, over a window of W = memory + stages + 2 batches,
+linear recurrence in the batch index that looks back at most `lookback_batches` batches (the
+uplink buffer) plus the number of stages. If, over a window of W = look-back + stages + 2 batches,
 every start and end time of every stage of a segment advanced by one common period
 p_seg (to a relative 1e-12 of the time), the next batch is the same max-plus function of
 shifted inputs, so it is shifted by p_seg too, and so on for ever. Downstream segments need
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import simpy
 
-Stage = tuple[str, str]  # (resource, what)
+from ..core.names import Stage
+
 PERIOD_RTOL = 1e-12  # relative to the simulated time: float rounding is ~1e-16 of it
 
 
@@ -67,12 +68,12 @@ class Recorder:
     """Logs of one phase, run until its last batch or until the steady state is proven."""
 
     def __init__(self, env: simpy.Environment, n_batches: int, segments: tuple[tuple[Stage, ...], ...],
-                 memory_batches: int, trace_batches: int, fast_forward: bool):
+                 lookback_batches: int, trace_batches: int, fast_forward: bool):
         self.n_batches = n_batches
         self.segments = segments
         self.final_stage = segments[-1][-1]
         self.stages = {stage: StageLog(self, stage) for segment in segments for stage in segment}
-        self.window = memory_batches + len(self.stages) + 2
+        self.window = lookback_batches + len(self.stages) + 2
         self.trace_batches = trace_batches
         self.fast_forward = fast_forward
         self.env = env

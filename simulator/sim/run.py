@@ -5,7 +5,8 @@ the spec; kept apart so neither imports the other.
 """
 from dataclasses import dataclass
 
-from ..costmodel.costs import METHODS, RAW_UPLOADS, BatchCosts, LinkSpec
+from ..core.names import METHODS
+from ..costmodel.costs import RAW_UPLOADS, BatchCosts, LinkSpec
 from .recorder import TraceEvent
 
 

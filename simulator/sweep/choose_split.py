@@ -6,7 +6,7 @@ For one model, every separation point p and every uplink rate r:
     memory(p)     peak edge memory of hierarchical training (`memory.edge_memory`)
     drop(p)       full-cloud final accuracy - hierarchical final accuracy at p (real training)
 
-The choice at rate r is the fastest point with memory(p) <= edge.memory_mb and
+The choice at rate r is the fastest point with memory(p) <= edge.memory_mib and
 drop(p) <= split_search.max_accuracy_drop; ties go to the smaller memory, then the earlier
 point. Accuracy is expensive (a real training run per point), so the search walks the points
 that fit in memory from fastest to slowest and trains a point only when it is reached: the
@@ -90,10 +90,10 @@ class NoFeasiblePoint(Exception):
     """No separation point meets the limit named by `args[0]` ("memory" or "accuracy")."""
 
 
-def memory_error(file: str, model: str, budget_mb: float, candidates: list[Candidate], mb: float) -> UserError:
+def memory_error(file: str, model: str, budget_mib: float, candidates: list[Candidate], mib: float) -> UserError:
     lightest = min(candidates, key=lambda c: c.memory_bytes)
-    return UserError(f"{file}: edge.memory_mb {budget_mb:g} is too small to train {model} at any separation "
-                     f"point; the smallest feasible budget is {lightest.memory_bytes / mb:.1f} MiB "
+    return UserError(f"{file}: edge.memory_mib {budget_mib:g} is too small to train {model} at any separation "
+                     f"point; the smallest feasible budget is {lightest.memory_bytes / mib:.1f} MiB "
                      f"(hierarchical training split after {lightest.split})")
 
 

@@ -41,7 +41,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
     """A self-contained description of the scenario for reports."""
     def device(side: str, config, profiles: dict) -> dict:
         return {"name": config.name or next(iter(profiles.values())).device.name,
-                **({"compute": config.compute, "memory_mb": config.memory_mb} if side == "edge" else {}),
+                **({"compute": config.compute, "memory_mib": config.memory_mib} if side == "edge" else {}),
                 "profiles": {model: {"path": config.profiles[model], "source": p.source, "device": p.device.name,
                                      "kind": p.device.kind, "threads": p.device.threads}
                              for model, p in profiles.items()}}

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.names import AUTO
 from ..costmodel.costs import LinkSpec, batch_costs
-from ..scenario.config import AUTO, Scenario
+from ..scenario.config import Scenario
 from ..sim.run import RunSpec
 
 

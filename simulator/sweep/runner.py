@@ -5,13 +5,16 @@ import math
 import time
 
 import pandas as pd
-from tqdm import tqdm
 
 from ..core.files import atomic_write_text, check_writable
-from ..scenario.config import AUTO, Scenario, load_scenario
+from ..core.names import AUTO
+from ..core.progress import progress_bar
+from ..core.text import duration_text, reduction_text
+from ..scenario.config import Scenario
+from ..scenario.load import load_scenario
 from ..sim.engine import simulate
 from ..sim.run import RunResult
-from ..training.runs import RowKey, Trainer, TrainingResult, proxy_note, scenario_accuracy
+from ..training.runs import RowKey, TrainingResult, TrainingResults, proxy_note, scenario_accuracy
 from .outputs import scenario_summary, write_run_outputs
 from .points import SweepPoint, run_spec, sweep_points
 from .split_table import SplitSearch, search_splits
@@ -59,26 +62,14 @@ def add_reductions(table: pd.DataFrame) -> pd.DataFrame:
 def simulate_scenario(scenario: Scenario, progress: bool = True,
                       search: SplitSearch | None = None) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
     if search is None and any(m.split == AUTO for m in scenario.workload.models):
-        search = search_splits(scenario, trainer=None)  # accuracy unchecked
+        search = search_splits(scenario, training=None)  # accuracy unchecked
     points = sweep_points(scenario, search.split_of if search is not None else None)
     results, rows = {}, []
-    for index, point in enumerate(tqdm(points, desc=f"simulate {scenario.name}", unit="run", disable=not progress)):
+    for index, point in enumerate(progress_bar(points, desc=f"simulate {scenario.name}", unit="run", enabled=progress)):
         results[point] = result = simulate(run_spec(scenario, point, index))
         rows.append(result_row(scenario, point, result))
     table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)  # accuracy: empty until trained
     return table, results
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "-"
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} d"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
 
 
 def summary_table(table: pd.DataFrame) -> str:
@@ -86,21 +77,13 @@ def summary_table(table: pd.DataFrame) -> str:
     wide = table.pivot_table(index=["model", "uplink_mbps"], columns="method", values="total_time_s", sort=False)
     out = pd.DataFrame(index=wide.index)
     for method in wide.columns:
-        out[method] = wide[method].map(format_duration)
+        out[method] = wide[method].map(duration_text)
     hier = table[table.method == "hierarchical"].set_index(["model", "uplink_mbps"])
     for baseline in ("split_learning", "full_cloud"):
         column = f"reduction_vs_{baseline}"
         if "hierarchical" in wide.columns and baseline in wide.columns:
-            out[f"hier vs {baseline}"] = hier[column].reindex(out.index).map(format_reduction)
+            out[f"hier vs {baseline}"] = hier[column].reindex(out.index).map(reduction_text)
     return out.to_string()
-
-
-def format_reduction(reduction: float) -> str:
-    """+29% = 29% less time; a slowdown beyond 2x reads as '3.1x longer'."""
-    if not math.isfinite(reduction):
-        return "-"
-    ratio = 1.0 - reduction
-    return f"{ratio:.1f}x longer" if ratio >= 2 else f"{100 * reduction:+.0f}%"
 
 
 def row_keys(table: pd.DataFrame) -> list[RowKey]:
@@ -156,14 +139,14 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     check_writable(csv_path)
     started = time.perf_counter()
     train = train and scenario.accuracy.enabled
-    trainer = Trainer(scenario, progress) if train else None
+    training = TrainingResults(scenario, progress) if train else None
     has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
-    search = search_splits(scenario, trainer, confirm=not has_hierarchical)
+    search = search_splits(scenario, training, confirm=not has_hierarchical)
     table, results = simulate_scenario(scenario, progress, search)
     if has_hierarchical:
         confirm_chosen(search, table)
     if train:
-        accuracy = scenario_accuracy(scenario, row_keys(table), trainer=trainer)
+        accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
         add_accuracy(table, scenario, accuracy)
     print(f"\n{scenario.name}: {scenario.summary()}")
     print("training time (simulated); hier vs X: hierarchical's time reduction (+29% = 29% less time)\n")
@@ -197,5 +180,5 @@ def confirm_chosen(search: SplitSearch, table: pd.DataFrame) -> None:
 def choices_text(search: SplitSearch) -> str:
     """One line per model and rate: the chosen point, its edge memory and the reason."""
     chosen = search.table[search.table.chosen.astype(bool)]
-    return "\n".join(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  {row.split:<9} {row.edge_memory_mb:7.1f} MiB  "
+    return "\n".join(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  {row.split:<9} {row.edge_memory_mib:7.1f} MiB  "
                      f"{row.reason}" for row in chosen.itertuples())

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.files import atomic_write_text, check_writable
-from ..report.document import percent_text
-from ..scenario.config import load_scenario
-from ..training.runs import Trainer, proxy_note
-from .runner import choices_text, format_duration
+from ..core.text import duration_text, percent_text
+from ..scenario.load import load_scenario
+from ..training.runs import TrainingResults, proxy_note
+from .runner import choices_text
 from .split_table import SplitSearch, search_splits
 
 
@@ -21,14 +21,14 @@ def points_text(table: pd.DataFrame, model: str) -> str:
     rows = table[table.model == model]
     first = rows.drop_duplicates("split").set_index("split")
     out = pd.DataFrame(index=first.index)
-    out["edge MiB"] = first.edge_memory_mb.map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    out["edge MiB"] = first.edge_memory_mib.map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
     out["KB/sample up"] = (first.bytes_up_per_sample / 1e3).map(lambda v: f"{v:.2f}")
     out["exit acc"] = first.early_exit_accuracy.map(percent_text)
     out["final acc"] = first.final_accuracy.map(percent_text)
     out["drop"] = first.accuracy_drop.map(lambda v: "-" if pd.isna(v) else f"{100 * v:+.1f}")
     for rate, group in rows.groupby("uplink_mbps", sort=True):
         group = group.set_index("split")
-        out[f"{rate:g} Mbit/s"] = [format_duration(t) + ("*" if c else "")
+        out[f"{rate:g} Mbit/s"] = [duration_text(t) + ("*" if c else "")
                                    for t, c in zip(group.hierarchical_time_s, group.chosen.astype(bool))]
     return out.to_string()
 
@@ -41,14 +41,14 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
     csv_path = folder / "split_points.csv"
     check_writable(str(csv_path))
     train = train and scenario.accuracy.enabled
-    search = search_splits(scenario, Trainer(scenario, progress) if train else None)
-    budget = scenario.edge.memory_mb
+    search = search_splits(scenario, TrainingResults(scenario, progress) if train else None)
+    budget = scenario.edge.memory_mib
     print(f"\n{scenario.name}: hierarchical training time (closed form) per separation point; * = chosen")
     accuracy = "unchecked"
     if train:
         accuracy = (f"max drop {100 * scenario.split_search.max_accuracy_drop:.1f} points vs full-cloud "
                     f"(split_search.max_accuracy_drop); {proxy_note(scenario) or 'trained on the workload itself'}")
-    print(f"edge memory budget: {'none' if budget is None else f'{budget:g} MiB'} (edge.memory_mb); "
+    print(f"edge memory budget: {'none' if budget is None else f'{budget:g} MiB'} (edge.memory_mib); "
           f"accuracy: {accuracy}")
     for model in dict.fromkeys(search.table.model):
         print(f"\n{model}\n{points_text(search.table, model)}")

@@ -12,20 +12,21 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from ..core.errors import UserError
+from ..core.names import AUTO
 from ..costmodel.analytic import analytic_time_s
 from ..costmodel.costs import cloud_train_s, edge_stages_s, serialisation_time_s, uplink_payload_bytes
-from ..costmodel.memory import MB, EdgeMemory, edge_memory
-from ..scenario.config import AUTO, Scenario
+from ..costmodel.memory import MIB, EdgeMemory, edge_memory
+from ..scenario.config import Scenario
 from ..sim.engine import simulate
 from ..sim.run import RunSpec
-from ..training.runs import Trainer, TrainingRun, run_settings
+from ..training.runs import TrainingResults, TrainingRun, run_settings
 from .choose_split import Candidate, Choice, NoFeasiblePoint, accuracy_error, choose, memory_error
 from .points import SweepPoint, run_spec
 
 SPLIT_COLUMNS = [
     "model", "uplink_mbps", "split", "chosen", "reason", "hierarchical_time_s", "des_time_s", "bottleneck",
-    "edge_batch_s", "uplink_batch_s", "cloud_batch_s", "bytes_up_per_sample", "edge_memory_mb", "memory_budget_mb",
-    "fits_memory", "memory_peak_phase", "weights_mb", "optimizer_mb", "activations_mb", "buffer_mb",
+    "edge_batch_s", "uplink_batch_s", "cloud_batch_s", "bytes_up_per_sample", "edge_memory_mib", "memory_budget_mib",
+    "fits_memory", "memory_peak_phase", "weights_mib", "optimizer_mib", "activations_mib", "buffer_mib",
     "full_cloud_accuracy", "final_accuracy", "early_exit_accuracy", "accuracy_drop", "within_accuracy",
 ]
 
@@ -52,14 +53,14 @@ def closed_form_s(spec: RunSpec) -> float:
 
 def model_memory(scenario: Scenario, model: str) -> dict[str, EdgeMemory | None]:
     """Edge memory at every point; None where the profile predates the memory model, which is
-    an error only when there is a budget to check (edge.memory_mb)."""
+    an error only when there is a budget to check (edge.memory_mib)."""
     profile = scenario.edge_profiles[model]
     points = profile.layer_names[:-1]
     try:
         return {point: edge_memory(profile, point, scenario.network.uplink_buffer_batches, scenario.network.codec)
                 for point in points}
     except ValueError as exc:
-        if scenario.edge.memory_mb is None:
+        if scenario.edge.memory_mib is None:
             return dict.fromkeys(points)
         raise UserError(f"{scenario.path}: edge.profiles.{model}: {exc}") from None
 
@@ -67,31 +68,31 @@ def model_memory(scenario: Scenario, model: str) -> dict[str, EdgeMemory | None]
 class AccuracyOracle:
     """drop(split) = full-cloud final accuracy - hierarchical final accuracy at split, trained on demand."""
 
-    def __init__(self, scenario: Scenario, model: str, trainer: Trainer):
-        self.scenario, self.model, self.trainer = scenario, model, trainer
+    def __init__(self, scenario: Scenario, model: str, training: TrainingResults):
+        self.scenario, self.model, self.training = scenario, model, training
         self.settings = run_settings(scenario)
 
     def run(self, method: str, split: str) -> TrainingRun:
         return TrainingRun.of(self.model, method, split, self.scenario.network.codec, **self.settings)
 
     def full_cloud(self) -> float:
-        return self.trainer.result(self.run("full_cloud", "")).final.final_accuracy
+        return self.training.result(self.run("full_cloud", "")).final.final_accuracy
 
     def known(self, split: str):
         """The training result at `split` if it was trained (or cached) already, else None."""
-        return self.trainer.known(self.run("hierarchical", split))
+        return self.training.known(self.run("hierarchical", split))
 
     def __call__(self, split: str) -> float:
-        return self.full_cloud() - self.trainer.result(self.run("hierarchical", split)).final.final_accuracy
+        return self.full_cloud() - self.training.result(self.run("hierarchical", split)).final.final_accuracy
 
 
-def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = True) -> SplitSearch:
+def search_splits(scenario: Scenario, training: TrainingResults | None, confirm: bool = True) -> SplitSearch:
     """Choose (or keep) every model's point at every rate and build the per-point table.
-    `trainer` None: accuracy is not checked (`--no-train`, or accuracy disabled). `confirm`:
+    `training` None: accuracy is not checked (`--no-train`, or accuracy disabled). `confirm`:
     run the DES at each chosen point (a scenario run fills des_time_s from its own sweep)."""
     rows, choices = [], {}
-    budget_mb = scenario.edge.memory_mb
-    budget_bytes = math.inf if budget_mb is None else budget_mb * MB
+    budget_mib = scenario.edge.memory_mib
+    budget_bytes = math.inf if budget_mib is None else budget_mib * MIB
     max_drop = scenario.split_search.max_accuracy_drop
     for index, model_config in enumerate(scenario.workload.models):
         model = model_config.name
@@ -100,7 +101,7 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
         specs = hierarchical_specs(scenario, model, points)
         candidates = [Candidate(p, memory[p].peak_bytes if memory[p] else 0, {r: closed_form_s(specs[(p, r)])
                                                           for r in scenario.network.uplink_mbps}) for p in points]
-        oracle = AccuracyOracle(scenario, model, trainer) if trainer is not None else None
+        oracle = AccuracyOracle(scenario, model, training) if training is not None else None
         for rate in scenario.network.uplink_mbps:
             if model_config.split != AUTO:
                 choices[(model, rate)] = Choice(model_config.split, f"set in the scenario "
@@ -110,14 +111,14 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
                 choices[(model, rate)] = choose(candidates, rate, budget_bytes, oracle, max_drop)
             except NoFeasiblePoint as exc:
                 if exc.args[0] == "memory":
-                    raise memory_error(scenario.path, model, budget_mb, candidates, MB) from None
+                    raise memory_error(scenario.path, model, budget_mib, candidates, MIB) from None
                 raise accuracy_error(scenario.path, model, max_drop, candidates, budget_bytes, oracle) from None
         for rate in scenario.network.uplink_mbps:
             chosen = choices[(model, rate)].split
             for candidate in candidates:
                 point = candidate.split
                 row = point_row(scenario, specs[(point, rate)], model, point, memory[point],
-                                candidate.time_s[rate], budget_mb, oracle, max_drop)
+                                candidate.time_s[rate], budget_mib, oracle, max_drop)
                 if point == chosen:
                     row.update(chosen=True, reason=choices[(model, rate)].reason)
                     if confirm:
@@ -127,7 +128,7 @@ def search_splits(scenario: Scenario, trainer: Trainer | None, confirm: bool = T
 
 
 def point_row(scenario: Scenario, spec: RunSpec, model: str, split: str, memory: EdgeMemory | None, time_s: float,
-              budget_mb: float | None, oracle: AccuracyOracle | None, max_drop: float) -> dict:
+              budget_mib: float | None, oracle: AccuracyOracle | None, max_drop: float) -> dict:
     costs, rate, uplink = spec.costs, spec.uplink.rate_mbps, spec.uplink
     # per-batch stage times; with a GPU, prep (CPU) and training (GPU) overlap and the slower paces the edge
     stages = {"edge": max(edge_stages_s(costs, "hierarchical", scenario.edge.compute == "gpu")),
@@ -137,12 +138,12 @@ def point_row(scenario: Scenario, spec: RunSpec, model: str, split: str, memory:
            "hierarchical_time_s": time_s, "bottleneck": max(stages, key=stages.get),
            "edge_batch_s": stages["edge"], "uplink_batch_s": stages["uplink"], "cloud_batch_s": stages["cloud"],
            "bytes_up_per_sample": uplink_payload_bytes(costs, "hierarchical") / costs.batch_size,
-           "memory_budget_mb": budget_mb}
+           "memory_budget_mib": budget_mib}
     if memory is not None:
-        row.update(edge_memory_mb=memory.peak_mb, fits_memory=budget_mb is None or memory.peak_mb <= budget_mb,
-                   memory_peak_phase=memory.peak_phase, weights_mb=memory.weights_bytes / MB,
-                   optimizer_mb=memory.optimizer_bytes / MB, activations_mb=memory.activations_bytes / MB,
-                   buffer_mb=memory.buffer_bytes / MB)
+        row.update(edge_memory_mib=memory.peak_mib, fits_memory=budget_mib is None or memory.peak_mib <= budget_mib,
+                   memory_peak_phase=memory.peak_phase, weights_mib=memory.weights_bytes / MIB,
+                   optimizer_mib=memory.optimizer_bytes / MIB, activations_mib=memory.activations_bytes / MIB,
+                   buffer_mib=memory.buffer_bytes / MIB)
     result = oracle.known(split) if oracle is not None else None
     if result is not None:
         full_cloud = oracle.full_cloud()

@@ -1,0 +1,7 @@
+"""Real PyTorch training of every method, for the accuracy in every result row.
+
+    optimizer  OptimizerConfig and the one place SGD is built
+    methods    MethodTrainer: one training step of full-cloud, split learning or hierarchical training
+    runs       TrainingRun (everything that affects a run, and so its cache key), the on-disk cache,
+               and TrainingResults: a scenario's runs, each trained the first time it is needed
+"""

@@ -22,18 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.names import METHODS
 from ..models import BlockNet, split
 from ..models.codecs import roundtrip
-
-METHODS = ("full_cloud", "split_learning", "hierarchical")
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    lr: float = 0.05  # initial learning rate
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"  # "cosine" (to 0 over the run) or "constant"
+from .optimizer import OptimizerConfig, sgd
 
 
 @dataclass(frozen=True)
@@ -55,8 +47,7 @@ class MethodTrainer:
         groups = {"full_cloud": [list(edge.parameters()) + list(cloud.parameters())],
                   "split_learning": [list(edge.parameters()), list(cloud.parameters())],
                   "hierarchical": [list(edge.parameters()) + list(head.parameters()), list(cloud.parameters())]}
-        self.optimizers = [torch.optim.SGD(params, lr=optimizer.lr, momentum=optimizer.momentum,
-                                           weight_decay=optimizer.weight_decay) for params in groups[method]]
+        self.optimizers = [sgd(params, optimizer) for params in groups[method]]
         self.schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(total_steps, 1))
                            for opt in self.optimizers] if optimizer.schedule == "cosine" else []
 
@@ -122,8 +113,7 @@ class MethodTrainer:
 
 def bare_training_loop(model: nn.Module, batches, optimizer: OptimizerConfig) -> float:
     """A plain PyTorch loop over `batches` (the throughput reference); returns images/s."""
-    opt = torch.optim.SGD(model.parameters(), lr=optimizer.lr, momentum=optimizer.momentum,
-                          weight_decay=optimizer.weight_decay)
+    opt = sgd(model.parameters(), optimizer)
     model.train()
     images, start = 0, time.perf_counter()
     for x, y in batches:

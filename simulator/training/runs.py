@@ -6,6 +6,7 @@ The cache file is written once, whole (temporary file + rename), when the run co
 Ctrl-C leaves the cache as it was. Split learning with the lossless fp32 codec computes
 exactly full-cloud training (tests/test_training.py proves it), so it shares that run.
 """
+import contextlib
 import hashlib
 import json
 import math
@@ -15,13 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..core.files import atomic_write_text
+from ..core.names import AUTO
+from ..core.progress import progress_bar
 from ..models import build_model
 from ..models.device import resolve_device
-from ..scenario.config import AUTO
-from .methods import MethodTrainer, OptimizerConfig
+from .methods import MethodTrainer
+from .optimizer import OptimizerConfig
 
 TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
 
@@ -95,8 +97,20 @@ class TrainingResult:
         return cls(TrainingRun(**run), tuple(EpochMetrics(**e) for e in data["epochs"]), data["device_name"], True)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """Run the block with torch's intra-op thread count at `threads`, then restore it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) -> TrainingResult:
-    """Train `run` for real and evaluate on the held-out batches after every epoch."""
+    """Train `run` for real (at torch's current thread count) and evaluate on the held-out
+    batches after every epoch."""
     device = resolve_device(run.device, "accuracy.device")
     torch.manual_seed(run.seed)
     model = build_model(run.model, run.dataset, run.width)
@@ -105,7 +119,8 @@ def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) 
                             total_steps=run.epochs * len(train_batches)).to(device)
     trainer.train(True)
     label = f"train {run.model} {run.method}" + (f"@{run.split}" if run.split else "")
-    bar = tqdm(total=run.epochs * len(train_batches), desc=label, unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(total=run.epochs * len(train_batches), desc=label, unit="batch", enabled=progress,
+                       leave=False)
     history = []
     for epoch in range(1, run.epochs + 1):
         losses, exit_losses, start = [], [], time.perf_counter()
@@ -188,7 +203,7 @@ def proxy_note(scenario) -> str:
 
 
 def load_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int,
-              data_root: str | None, download: bool) -> tuple:
+              data_root: str | None, download: str) -> tuple:
     """(train, test) ImageSets, subset as configured; loaded once per scenario."""
     from ..data.batching import subset
     from ..data.readers import load_dataset
@@ -211,11 +226,17 @@ def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
             BatchLoader(test_set, 256, False, run.seed, device))
 
 
-class Trainer:
-    """Trains (or reuses from the cache) a scenario's runs on demand; the data is loaded once."""
+class TrainingResults:
+    """The results of a scenario's training runs, each trained on demand the first time it is
+    asked for and cached (in memory and on disk); the data is loaded once.
 
-    def __init__(self, scenario, progress: bool = True, cache: TrainingCache | None = None):
+    `threads`: torch intra-op threads while training (default: every core of this machine).
+    """
+
+    def __init__(self, scenario, progress: bool = True, cache: TrainingCache | None = None,
+                 threads: int | None = None):
         self.scenario, self.progress, self.cache = scenario, progress, cache or TrainingCache()
+        self.threads = threads or os.cpu_count() or 1
         self.results: dict[TrainingRun, TrainingResult] = {}
         self.data = None
 
@@ -236,8 +257,8 @@ class Trainer:
         if self.data is None:  # the data is the same for every run of a scenario
             a = self.scenario.accuracy
             self.data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed, a.data_root, a.download)
-        torch.set_num_threads(os.cpu_count() or 1)
-        self.results[run] = trained = train(run, *batch_loaders(run, *self.data), progress=self.progress)
+        with torch_threads(self.threads):
+            self.results[run] = trained = train(run, *batch_loaders(run, *self.data), progress=self.progress)
         self.cache.put(trained)
         return trained
 
@@ -251,9 +272,9 @@ def fixed_rows(scenario) -> list[RowKey]:
 
 
 def scenario_accuracy(scenario, rows: list[RowKey] | None = None, progress: bool = True,
-                      cache: TrainingCache | None = None, trainer: Trainer | None = None) -> dict[RowKey, TrainingResult]:
-    """Train (or reuse from the cache) every run the result rows need (default: `fixed_rows`);
-    all CPU cores are used."""
-    trainer = trainer or Trainer(scenario, progress, cache)
+                      cache: TrainingCache | None = None,
+                      results: TrainingResults | None = None) -> dict[RowKey, TrainingResult]:
+    """Train (or reuse from the cache) every run the result rows need (default: `fixed_rows`)."""
+    results = results or TrainingResults(scenario, progress, cache)
     rows = fixed_rows(scenario) if rows is None else rows
-    return {key: trainer.result(run) for key, run in training_runs(scenario, rows).items()}
+    return {key: results.result(run) for key, run in training_runs(scenario, rows).items()}

@@ -1,0 +1,27 @@
+"""Names shared across the simulator, defined once: a typo fails at import, not deep in a run.
+
+Methods are the three ways of splitting training between the edge and the cloud. The
+simulation's resources and the work they do are the `resource` and `what` columns of
+trace.csv; a stage is one (resource, what) pair, e.g. (UPLINK, SEND).
+"""
+import typing
+from typing import Literal
+
+Method = Literal["full_cloud", "split_learning", "hierarchical"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
+FULL_CLOUD, SPLIT_LEARNING, HIERARCHICAL = METHODS
+
+# Resources: the edge's CPU and (with `edge.compute: gpu`) GPU, the two link directions, the cloud's GPU.
+EDGE_CPU, EDGE_GPU, UPLINK, DOWNLINK, CLOUD_GPU = "edge_cpu", "edge_gpu", "uplink", "downlink", "cloud_gpu"
+
+# What a resource does with one batch.
+PREP, FORWARD, BACKWARD, TRAIN, SEND, PROPAGATE = "prep", "forward", "backward", "train", "send", "propagate"
+
+Stage = tuple[str, str]  # (resource, what)
+
+AUTO = "auto"  # `split: auto` in a scenario: the separation point is chosen per bit rate (sweep.choose_split)
+
+
+def edge_compute(has_gpu: bool) -> str:
+    """The edge resource that runs forward, backward and the optimizer step: its GPU, or its CPU without one."""
+    return EDGE_GPU if has_gpu else EDGE_CPU

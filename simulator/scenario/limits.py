@@ -1,0 +1,63 @@
+"""How large (or small) a scenario's values may be, and why (README, "Scenario keys", "Limits").
+
+Every limit lies far beyond the shipped scenarios and the paper's workloads (100-300 epochs
+of CIFAR-10 or Tiny ImageNet at batch 32, a dozen bit rates). It exists so that a value no
+one can mean (10^12 epochs, 1e-300 Mbit/s) ends in one line naming the key and the limit,
+not in a run that never returns, runs out of memory, or writes inf into results.csv.
+
+What a run costs: a deterministic run (no jitter, no loss) fast-forwards once its pipeline
+is periodic, so its length costs next to nothing, but it keeps one end time per epoch
+(RunResult.epoch_end_s, epochs.csv). A run with jitter or loss is simulated event by event:
+here about 14,000-21,000 batches/s (split learning is the slowest) and 0.6 kB of logs per batch.
+"""
+from dataclasses import dataclass
+
+from ..core.errors import UserError
+
+
+def number_text(value: float) -> str:
+    """1,000,000 for integers; 1e-06 for other numbers."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The largest value of a key (the smallest, with `lower`), its unit and the reason for it."""
+
+    value: float
+    unit: str
+    why: str
+    lower: bool = False
+
+    def check(self, file: str, key: str, value: float) -> None:
+        if value < self.value if self.lower else value > self.value:
+            raise UserError(f"{file}: {key} {number_text(value)} is {'below' if self.lower else 'over'} the limit of "
+                            f"{number_text(self.value)}{self.unit} ({self.why})")
+
+
+# ---- workload ------------------------------------------------------------------------------
+MAX_EPOCHS = Limit(10_000, " epochs", "each run keeps one end time per epoch for epochs.csv and the figures; "
+                   "no training schedule is this long")
+MAX_TRAIN_SAMPLES = Limit(10**10, " samples", "more than LAION-5B, the largest public image dataset")
+MAX_BATCH_SIZE = Limit(65_536, " samples", "the largest batches of large-batch training are 32k-64k samples")
+# epochs x runs (models x uplink rates x methods): the rows of epochs.csv, about 40 bytes each.
+MAX_EPOCH_ROWS = Limit(1_000_000, " rows", "epochs.csv holds one row per epoch of every run; 10^6 rows are 40 MB")
+# epochs x batches per epoch, when network.jitter_ms or network.loss_rate is not 0.
+MAX_EVENT_BATCHES = Limit(1_000_000, " batches", "with jitter or loss every batch is simulated event by event, "
+                          "about a minute and 0.6 GB per run here")
+
+# ---- network -------------------------------------------------------------------------------
+MAX_UPLINK_RATES = Limit(1_000, " rates", "each rate is one run per model and method; 1,000 draw a smooth curve")
+MIN_RATE_MBPS = Limit(1e-6, " Mbit/s", "1 bit/s; slower than any modem", lower=True)
+MAX_RATE_MBPS = Limit(1e9, " Mbit/s", "1 Pbit/s, the record for one optical fibre")
+# latency_ms, jitter_ms, retransmit_timeout_ms
+MAX_DELAY_MS = Limit(1e7, " ms", "2.8 hours; light takes 22 minutes from Mars")
+MAX_MTU_BYTES = Limit(2**32, " bytes", "an IPv6 jumbogram, the largest packet any network carries")
+# The fast forward first simulates buffer + stages + 2 batches event by event; the edge holds the buffer in memory.
+MAX_UPLINK_BUFFER_BATCHES = Limit(10_000, " batches", "the edge would hold 10,000 batches of activations; "
+                                  "the fast forward simulates that many event by event first")
+
+# ---- accuracy (real training) ----------------------------------------------------------------
+MAX_ACCURACY_EPOCHS = Limit(1_000, " epochs", "real training; published schedules for these datasets are "
+                            "at most a few hundred epochs")
+MAX_ACCURACY_WIDTH = Limit(4.0, "", "4x the channels is 16x the parameters of the full model")
