@@ -117,16 +117,24 @@ def add_emulate_parsers(sub) -> None:
 
 
 def check_sizes(args: argparse.Namespace) -> None:
-    """--width and --batch-size within the scenario limits, before a model of that size is built."""
-    import math
+    """Size flags within their limits (scenario/limits.py), before a model of that size is built."""
+    from .scenario.limits import (
+        MAX_ACCURACY_WIDTH,
+        MAX_BATCH_SIZE,
+        MAX_REPEATS,
+        MAX_SEED,
+        MAX_THREADS,
+        check_flag_number,
+    )
 
-    from .scenario.limits import MAX_ACCURACY_WIDTH, MAX_BATCH_SIZE
-
-    if not (math.isfinite(args.width) and args.width > 0):
-        raise UserError(f"--width must be a finite number > 0, got {args.width:g}")
-    MAX_ACCURACY_WIDTH.check(args.command, "--width", args.width)
-    if getattr(args, "batch_size", None) is not None:
-        MAX_BATCH_SIZE.check(args.command, "--batch-size", args.batch_size)
+    check_flag_number("--width", args.width, MAX_ACCURACY_WIDTH)
+    if args.command == "profile":
+        MAX_BATCH_SIZE.check("", "--batch-size", args.batch_size)
+        check_flag_number("--seed", args.seed, MAX_SEED, allow_minimum=True)
+        check_flag_number("--repeats", args.repeats, MAX_REPEATS, minimum=1, allow_minimum=True)
+        check_flag_number("--warmup", args.warmup, MAX_REPEATS, allow_minimum=True)
+        if args.threads is not None:
+            check_flag_number("--threads", args.threads, MAX_THREADS, minimum=1, allow_minimum=True)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -199,7 +207,9 @@ def cmd_emulate(args: argparse.Namespace) -> None:
 
 def cmd_emulate_worker(args: argparse.Namespace) -> None:
     from .emulation.launcher import worker_main
+    from .scenario.limits import MAX_TIMEOUT_S, check_flag_number
 
+    check_flag_number("--timeout-s", args.timeout_s, MAX_TIMEOUT_S)
     address = args.listen if args.role == "cloud" else args.cloud
     if address is None:
         raise UserError(f"emulate-worker --role {args.role}: {'--listen' if args.role == 'cloud' else '--cloud'} "

@@ -4,7 +4,6 @@ MethodTrainer's, part steps (measured in the session, refused from another host)
 table against the simulator."""
 import math
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from simulator.emulation.part_steps import CLOUD_STEPS, EDGE_STEPS, WAITING, Rep
 from simulator.emulation.payloads import decode_with_labels, encode_raw, encode_with_labels
 from simulator.emulation.plan import at_rates, plan_runs
 from simulator.emulation.prediction import predict, wake_ms
+from simulator.emulation.processes import free_port
 from simulator.emulation.session import build_parts, run_request, sgd
 from simulator.emulation.steps_file import MeasuredSteps, load_steps, write_steps
 from simulator.emulation.validation import VALIDATION_COLUMNS, validation_table
@@ -309,10 +309,6 @@ def tiny_scenario(tmp_path, tiny_profile):
     return lambda methods: tiny_scenario_file(tmp_path, tiny_profile, methods)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def processes_naming(text: str) -> list[int]:

@@ -424,3 +424,62 @@ def working_folder(folder: Path):
         yield
     finally:
         os.chdir(before)
+
+
+# ---- command-line flags, output folders and run folders ---------------------------------------
+EMULATE = "scenarios/emulate_fashion_mnist.yaml"
+FLAGS = {
+    "profile threads": (["profile", "--model", "vgg16", "--dataset", "cifar10", "--threads", "100000000000"],
+                        ["--threads", "limit of 4,096"]),
+    "profile seed": (["profile", "--model", "vgg16", "--dataset", "cifar10", "--seed", "-1"], ["--seed", ">= 0"]),
+    "profile repeats": (["profile", "--model", "vgg16", "--dataset", "cifar10", "--repeats", "100000000000"],
+                        ["--repeats", "limit of 10,000"]),
+    "profile width": (["profile", "--model", "vgg16", "--dataset", "cifar10", "--width", "1e300"], ["--width", "limit"]),
+    "profile batch": (["profile", "--model", "vgg16", "--dataset", "cifar10", "--batch-size", "100000000"],
+                      ["--batch-size", "limit of 65,536"]),
+    "models width": (["models", "--width", "nan"], ["--width", "finite"]),
+    "emulate batches": (["emulate", EMULATE, "--batches", "1000000000000"], ["--batches", "limit of 10,000"]),
+    "emulate rate": (["emulate", EMULATE, "--uplink-mbps", "1e-300"], ["--uplink-mbps", "limit of 1e-06"]),
+    "emulate nan rate": (["emulate", EMULATE, "--uplink-mbps", "nan"], ["--uplink-mbps", "finite"]),
+    "emulate timeout": (["emulate", EMULATE, "--timeout-s", "inf"], ["--timeout-s", "finite"]),
+    "worker timeout": (["emulate-worker", "--role", "cloud", "--listen", "127.0.0.1:1", EMULATE, "--timeout-s",
+                        "1e300"], ["--timeout-s", "limit of 86,400"]),
+}
+
+
+@pytest.mark.parametrize("case", FLAGS, ids=list(FLAGS))
+def test_absurd_flags_are_refused_with_their_limit(case, cli, tmp_path):
+    args, fragments = FLAGS[case]
+    out = tmp_path / "out.json"
+    proc = cli(*args, *(["--out", str(out)] if args[0] == "profile" else []))
+    assert_user_error(proc, *fragments)
+    assert not out.exists()
+
+
+def test_a_folder_where_an_output_file_goes_is_refused_before_anything_is_written(tmp_path):
+    path = write(tmp_path, tiny_scenario(tmp_path))
+    (tmp_path / "out" / "split_points.csv").mkdir(parents=True)
+    proc = run_in_process("run", path, "--no-train", "--no-progress")
+    assert_user_error(proc, "split_points.csv", "is a folder")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["split_points.csv"]
+
+
+@pytest.mark.parametrize("damage", ["scenario.json is a folder", "results.csv is a folder", "deep JSON",
+                                    "a rate that is not a number"])
+def test_a_damaged_run_folder_is_one_line_for_simulate_report(damage, tmp_path):
+    path = write(tmp_path, tiny_scenario(tmp_path))
+    assert run_in_process("run", path, "--no-train", "--no-progress").returncode == 0
+    folder = tmp_path / "out"
+    if damage.endswith("is a folder"):
+        name = damage.split()[0]
+        (folder / name).unlink()
+        (folder / name).mkdir()
+    elif damage == "deep JSON":
+        (folder / "scenario.json").write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        lines = (folder / "results.csv").read_text().splitlines()
+        column = lines[0].split(",").index("uplink_mbps")
+        cells = lines[1].split(",")
+        cells[column] = "abc"
+        (folder / "results.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    assert_user_error(run_in_process("report", folder), str(folder))

@@ -68,7 +68,10 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with os.fdopen(fd, mode) as handle:
             yield handle
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # e.g. a folder where the file should go
+            raise UserError(f"{path}: cannot write ({exc.strerror})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

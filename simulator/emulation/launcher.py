@@ -31,7 +31,9 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import check_writable
+from ..core.typed import build_dataclass
 from ..scenario.config import Scenario
+from ..scenario.limits import MAX_EMULATED_BATCHES, MAX_RATE_MBPS, MAX_TIMEOUT_S, MIN_RATE_MBPS, check_flag_number
 from ..scenario.load import load_scenario
 from .part_steps import Repeats
 from .processes import cores_for, free_port, spawn, stop, worker_env
@@ -42,12 +44,10 @@ DEFAULT_REPEATS = Repeats()
 
 def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, timeout_s: float) -> None:
     for rate in rates_mbps:
-        if not rate > 0:
-            raise UserError(f"--uplink-mbps must be > 0, got {rate:g}")
-    if batches < 1:
-        raise UserError(f"--batches must be >= 1, got {batches}")
-    if not timeout_s > 0:
-        raise UserError(f"--timeout-s must be > 0, got {timeout_s:g}")
+        check_flag_number("--uplink-mbps", rate, MAX_RATE_MBPS)
+        MIN_RATE_MBPS.check("", "--uplink-mbps", rate)
+    check_flag_number("--batches", batches, MAX_EMULATED_BATCHES, minimum=1, allow_minimum=True)
+    check_flag_number("--timeout-s", timeout_s, MAX_TIMEOUT_S)
     for side, profiles in (("edge", scenario.edge_profiles), ("cloud", scenario.cloud_profiles)):
         for model, profile in profiles.items():
             if profile.width != scenario.edge_profiles[model].width:
@@ -157,7 +157,8 @@ def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cl
                             host_identity() if cloud is None else None)
     folder = Path(scenario.output_dir)
     steps_path = Path(out) if out is not None else folder / PART_STEPS_FILE
-    for path in [steps_path] if measure_only else [folder / "validation.csv"] + ([steps_path] if given is None else []):
+    outputs = [folder / "validation.csv", folder / "fig_validation.png"] + ([steps_path] if given is None else [])
+    for path in [steps_path] if measure_only else outputs:
         check_writable(path)
     cores = cores_for(max(r.edge_threads for r in requests), max(r.cloud_threads for r in requests)) \
         if pin and cloud is None else None
@@ -165,7 +166,8 @@ def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cl
     lines = run_workers(scenario_path, requests, part_steps, repeats, measure_only, cloud, timeout_s, progress,
                         deadline_s(scenario, requests, timeout_s, repeats if given is None else None), cores)
     measured = given or {entry.key(): entry for entry in
-                         (MeasuredSteps.from_dict(line["part_steps"]) for line in lines if "part_steps" in line)}
+                         (build_dataclass(MeasuredSteps, line["part_steps"], "the edge worker's record")
+                          for line in lines if "part_steps" in line)}
     if measure_only:
         written = write_steps(steps_path, list(measured.values()))
         print(f"wrote {written}: part steps of {', '.join(e.describe() for e in measured.values())}, measured "

@@ -12,12 +12,14 @@ One entry per model and separation point, with what was measured (`part_steps`):
 `busy_ms` (step -> ms, back to back) and `after_wait_ms` (step -> {wait ms -> ms}).
 """
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import UserError
-from ..core.files import atomic_write_text, read_text
+from ..core.files import atomic_write_text
+from ..core.typed import build_dataclass, read_json
 from .hosts import identity_difference
 from .part_steps import CLOUD_STEPS, EDGE_STEPS
 from .session import RunRequest
@@ -38,10 +40,10 @@ class MeasuredSteps:
     batch_size: int
     edge_threads: int
     cloud_threads: int
-    edge_host: dict  # hosts.host_identity() of the edge worker
-    cloud_host: dict
-    busy_ms: dict  # step (EDGE_STEPS + CLOUD_STEPS) -> ms per batch, back to back
-    after_wait_ms: dict  # step (part_steps.WAITING) -> {wait in ms, as text -> ms per batch after that idle}
+    edge_host: dict[str, Any]  # hosts.host_identity() of the edge worker
+    cloud_host: dict[str, Any]
+    busy_ms: dict[str, float]  # step (EDGE_STEPS + CLOUD_STEPS) -> ms per batch, back to back
+    after_wait_ms: dict[str, dict[str, float]]  # step (part_steps.WAITING) -> {wait in ms, as text -> ms after it}
     repeats: int
     wait_repeats: int
 
@@ -52,9 +54,15 @@ class MeasuredSteps:
         return (f"{self.model} cut at {self.split} ({self.codec}, {self.dataset}, width {self.width:g}, batch "
                 f"{self.batch_size}, {self.edge_threads}+{self.cloud_threads} threads)")
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "MeasuredSteps":
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class StepsFile:
+    """A part-steps file: its schema, when it was written, and one entry per model and point."""
+
+    schema: str
+    created: str
+    entries: list[MeasuredSteps]
 
 
 def request_key(request: RunRequest) -> tuple:
@@ -70,22 +78,23 @@ def write_steps(path: str | Path, entries: list[MeasuredSteps]) -> Path:
 
 def load_steps(path: str | Path) -> list[MeasuredSteps]:
     """The entries of a part-steps file; one line naming the file when it is not one."""
-    try:
-        data = json.loads(read_text(path, "part-steps"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--part-steps {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    data = read_json(path, "part-steps")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise UserError(f"--part-steps {path}: schema {found!r}, expected {SCHEMA!r} (written by `simulate "
                         f"emulate`, or `simulate emulate SCENARIO.yaml --measure-steps`)")
-    try:
-        entries = [MeasuredSteps.from_dict(entry) for entry in data["entries"]]
-        for entry in entries:
-            missing = set(EDGE_STEPS + CLOUD_STEPS) - set(entry.busy_ms)
-            if missing:
-                raise KeyError(min(missing))
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"--part-steps {path}: an entry lacks {exc}; measure again") from None
+    entries = build_dataclass(StepsFile, data, str(path)).entries
+    for index, entry in enumerate(entries):
+        missing = sorted(set(EDGE_STEPS + CLOUD_STEPS) - set(entry.busy_ms))
+        if missing:
+            raise UserError(f"{path}: entries[{index}].busy_ms lacks {missing[0]}; measure again")
+        times = [("busy_ms", step, ms) for step, ms in entry.busy_ms.items()] + [
+            ("after_wait_ms", step, ms) for step, waits in entry.after_wait_ms.items() for ms in waits.values()]
+        for field_name, step, ms in times:
+            if ms < 0:
+                raise UserError(f"{path}: entries[{index}].{field_name}.{step} must be >= 0 ms, got {ms:g}")
+        if entry.repeats < 1 or entry.wait_repeats < 0:
+            raise UserError(f"{path}: entries[{index}]: repeats must be >= 1 and wait_repeats >= 0")
     return entries
 
 

@@ -30,8 +30,8 @@ from .schema import DEVICE_KINDS, FP32_BYTES, MAX_PART_MS, DeviceInfo, Profile, 
 
 # The shipped datasheets: package data, so they are found from an installed wheel too.
 DEFAULT_DATASHEETS = Path(__file__).with_name("datasheets.json")
-DATASHEET_KEYS = ("name", "kind", "peak_flops_per_s", "memory_bandwidth_bytes_per_s", "memory_mib", "compute_efficiency",
-                  "memory_efficiency", "overhead_ms_per_kernel_group", "source")
+DATASHEET_KEYS = ("name", "kind", "peak_flops_per_s", "memory_bandwidth_bytes_per_s", "memory_mib",
+                  "compute_efficiency", "memory_efficiency", "overhead_ms_per_kernel_group", "source")
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def derive_profile(measured: Profile, sheet: Datasheet, from_path: str = "") -> 
                     "datasheet": {k: getattr(sheet, k) for k in ("key",) + DATASHEET_KEYS},
                     "formula": "t_ms = 1000*max(flops/(peak_flops_per_s*compute_efficiency), "
                                "bytes_moved/(memory_bandwidth_bytes_per_s*memory_efficiency)) "
-                               "+ overhead_ms_per_kernel_group; see simulator/derive.py"},
+                               "+ overhead_ms_per_kernel_group; see simulator/profiling/derive.py"},
     )
     check_profile(derived, f"{from_path or 'profile'} derived for {sheet.key or sheet.name}")  # saved only if it loads
     return derived

@@ -20,8 +20,10 @@ from .style import METHOD_COLOURS, ReportFigure
 from .trace_figures import fig_backlog, fig_timeline
 
 FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split)
+# What write_report writes: each figure function draws the PNG of its own name.
+REPORT_FILES = ("report.md", "report.html", *(f"{draw.__name__}.png" for draw in FIGURES))
 
-__all__ = ["FIGURES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
+__all__ = ["FIGURES", "REPORT_FILES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
            "write_report", "written_text"]
 
 

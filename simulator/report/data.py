@@ -1,11 +1,11 @@
 """The saved outputs of one scenario run, read back for the report.
 
-A report is drawn only from the files a run leaves in its folder (`simulator/outputs.py`):
+A report is drawn only from the files a run leaves in its folder (`simulator/sweep/outputs.py`):
 results.csv (one row per model x method x uplink rate), trace.csv, backlog.csv, epochs.csv,
 scenario.json, split_points.csv and, when the run trained, training.csv. `load_run` checks that they are there
 and have the columns the figures read, so a bad folder is one line naming the file.
 """
-import json
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import UserError
+from ..core.files import read_text
+from ..core.typed import read_json
 
 METHOD_ORDER = ("full_cloud", "split_learning", "hierarchical")
 THREE_G_MBPS = 1.0  # a 3G-class uplink; the report's "typical low rate" is the swept rate nearest to it
@@ -61,30 +63,29 @@ class RunData:
 
 def read_csv(folder: Path, name: str) -> pd.DataFrame:
     path = folder / name
+    if not path.exists():
+        raise UserError(f"{folder}: not a scenario run folder ({name} is missing; run `simulate SCENARIO.yaml`)")
     try:
-        table = pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserError(f"{folder}: not a scenario run folder ({name} is missing; run `simulate SCENARIO.yaml`)") \
-            from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        table = pd.read_csv(io.StringIO(read_text(path, name)))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
     if missing:
         raise UserError(f"{path}: missing column {missing[0]!r} (written by another version? run the scenario again)")
     if "uplink_mbps" in table.columns:
-        table["uplink_mbps"] = table.uplink_mbps.astype(float)
+        try:
+            table["uplink_mbps"] = table.uplink_mbps.astype(float)
+        except ValueError as exc:
+            raise UserError(f"{path}: column 'uplink_mbps' holds a value that is not a number ({exc})") from None
     return table
 
 
 def read_scenario(folder: Path) -> dict:
     path = folder / "scenario.json"
-    try:
-        scenario = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         raise UserError(f"{folder}: not a scenario run folder (scenario.json is missing; run `simulate "
-                        "SCENARIO.yaml`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
+                        "SCENARIO.yaml`)")
+    scenario = read_json(path, "run summary")
     missing = [k for k in SCENARIO_KEYS if not isinstance(scenario, dict) or k not in scenario]
     if missing:
         raise UserError(f"{path}: missing key {missing[0]!r}")

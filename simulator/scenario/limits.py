@@ -10,6 +10,7 @@ is periodic, so its length costs next to nothing, but it keeps one end time per 
 (RunResult.epoch_end_s, epochs.csv). A run with jitter or loss is simulated event by event:
 here about 14,000-21,000 batches/s (split learning is the slowest) and 0.6 kB of logs per batch.
 """
+import math
 from dataclasses import dataclass
 
 from ..core.errors import UserError
@@ -30,8 +31,10 @@ class Limit:
     lower: bool = False
 
     def check(self, file: str, key: str, value: float) -> None:
+        """`file` "" for a command-line flag: the message then starts with the flag."""
         if value < self.value if self.lower else value > self.value:
-            raise UserError(f"{file}: {key} {number_text(value)} is {'below' if self.lower else 'over'} the limit of "
+            where = f"{file}: " if file else ""
+            raise UserError(f"{where}{key} {number_text(value)} is {'below' if self.lower else 'over'} the limit of "
                             f"{number_text(self.value)}{self.unit} ({self.why})")
 
 
@@ -61,3 +64,18 @@ MAX_UPLINK_BUFFER_BATCHES = Limit(10_000, " batches", "the edge would hold 10,00
 MAX_ACCURACY_EPOCHS = Limit(1_000, " epochs", "real training; published schedules for these datasets are "
                             "at most a few hundred epochs")
 MAX_ACCURACY_WIDTH = Limit(4.0, "", "4x the channels is 16x the parameters of the full model")
+
+# ---- command-line flags (profile, emulate) -------------------------------------------------------
+MAX_THREADS = Limit(4_096, " threads", "more intra-op threads than any CPU has cores")
+MAX_SEED = Limit(2**63 - 1, "", "seeds are 64-bit integers in torch and numpy")
+MAX_REPEATS = Limit(10_000, " runs", "10,000 timed runs of every part; medians settle after a few dozen")
+MAX_EMULATED_BATCHES = Limit(10_000, " batches", "the edge worker keeps every batch in memory as uint8 before the "
+                             "clock starts; 10,000 batches of 32 CIFAR images are 1 GB")
+MAX_TIMEOUT_S = Limit(86_400, " s", "a day; a peer that has not answered in a day is gone")
+
+
+def check_flag_number(flag: str, value: float, limit: Limit, minimum: float = 0, allow_minimum: bool = False) -> None:
+    """A command-line number: finite, above `minimum` (or equal to it with `allow_minimum`), within `limit`."""
+    if not math.isfinite(value) or value < minimum or (value == minimum and not allow_minimum):
+        raise UserError(f"{flag} must be a finite number {'>=' if allow_minimum else '>'} {minimum:g}, got {value:g}")
+    limit.check("", flag, value)

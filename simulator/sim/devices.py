@@ -5,7 +5,18 @@ Every piece of work holds its resource for a duration from `costs` and is logged
 """
 import simpy
 
-from ..core.names import BACKWARD, CLOUD_GPU, EDGE_CPU, FORWARD, PREP, TRAIN, edge_compute
+from ..core.names import (
+    BACKWARD,
+    CLOUD_GPU,
+    EDGE_CPU,
+    FORWARD,
+    FULL_CLOUD,
+    HIERARCHICAL,
+    PREP,
+    SPLIT_LEARNING,
+    TRAIN,
+    edge_compute,
+)
 from ..costmodel.costs import (
     BatchCosts,
     cloud_train_s,
@@ -57,7 +68,7 @@ class EdgeDevice:
         blocks while the uplink buffer is full."""
         log = self.recorder.log(self.compute_name, TRAIN)
         train_s = hierarchical_edge_train_s(self.costs)
-        payload_bytes = uplink_payload_bytes(self.costs, "hierarchical")
+        payload_bytes = uplink_payload_bytes(self.costs, HIERARCHICAL)
         prepared = self.env.process(self.prepare(0))
         for batch in range(n_batches):
             yield prepared
@@ -71,8 +82,9 @@ class EdgeDevice:
     def train_split(self, n_batches: int, uplink: Link, downlink: Link):
         """Split learning: prep, forward, activations (+ labels) up, wait for the gradient,
         backward + step; the next batch starts only then."""
-        forward, backward = self.recorder.log(self.compute_name, FORWARD), self.recorder.log(self.compute_name, BACKWARD)
-        payload_bytes = uplink_payload_bytes(self.costs, "split_learning")
+        forward = self.recorder.log(self.compute_name, FORWARD)
+        backward = self.recorder.log(self.compute_name, BACKWARD)
+        payload_bytes = uplink_payload_bytes(self.costs, SPLIT_LEARNING)
         for batch in range(n_batches):
             yield from self.prepare(batch)
             yield from work(self.env, self.compute, forward, batch, split_edge_forward_s(self.costs))
@@ -82,7 +94,7 @@ class EdgeDevice:
 
     def upload_raw(self, n_batches: int, uplink: Link):
         """Full cloud: queue raw batches (+ labels) up, as fast as the uplink buffer allows."""
-        payload_bytes = uplink_payload_bytes(self.costs, "full_cloud")
+        payload_bytes = uplink_payload_bytes(self.costs, FULL_CLOUD)
         for batch in range(n_batches):
             yield from uplink.send(batch, payload_bytes)
 

@@ -25,9 +25,11 @@ from ..core.names import (
     DOWNLINK,
     EDGE_CPU,
     FORWARD,
+    HIERARCHICAL,
     PREP,
     PROPAGATE,
     SEND,
+    SPLIT_LEARNING,
     TRAIN,
     UPLINK,
     Stage,
@@ -90,11 +92,11 @@ def phases(spec: RunSpec) -> list[Phase]:
     def train_stored(env: simpy.Environment, recorder: Recorder) -> None:
         env.process(cloud(env, recorder).train_stored(n_batches))
 
-    if spec.method == "split_learning":
+    if spec.method == SPLIT_LEARNING:
         edge_stages = ((EDGE_CPU, PREP), (compute, FORWARD))
-        return [Phase(n_batches, (edge_stages + UPLINK_STAGES + (CLOUD_TRAIN,) + DOWNLINK_STAGES + ((compute, BACKWARD),),), 1,
-                      split_learning)]
-    if spec.method == "hierarchical":
+        in_turn = edge_stages + UPLINK_STAGES + (CLOUD_TRAIN,) + DOWNLINK_STAGES + ((compute, BACKWARD),)
+        return [Phase(n_batches, (in_turn,), 1, split_learning)]
+    if spec.method == HIERARCHICAL:
         edge_stages = ((EDGE_CPU, PREP), (compute, TRAIN))
         return [Phase(n_batches, (edge_stages + UPLINK_STAGES, (CLOUD_TRAIN,)), buffer, hierarchical)]
     if spec.raw_upload == "every_epoch":

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import simpy
 
+from ..core.names import PROPAGATE, SEND
 from ..costmodel.costs import LinkSpec, packet_count, serialisation_time_s
 from .recorder import Recorder
 
@@ -40,8 +41,8 @@ class Link:
         self.in_flight = simpy.Store(env)  # (batch, send_end_s, delivery_s), in delivery order
         self.delivered = simpy.Store(env)  # batch numbers that reached the receiver
         self.last_delivery_s = env.now
-        self.send_log = recorder.log(name, "send")
-        self.propagate_log = recorder.log(name, "propagate")
+        self.send_log = recorder.log(name, SEND)
+        self.propagate_log = recorder.log(name, PROPAGATE)
         env.process(self.transmit())
         env.process(self.propagate())
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from ..core.names import Stage
+from ..core.names import SEND, Stage
 
 PERIOD_RTOL = 1e-12  # relative to the simulated time: float rounding is ~1e-16 of it
 
@@ -146,5 +146,5 @@ class Recorder:
                    for (name, _), log in self.stages.items() if name == resource)
 
     def bytes_sent(self, link: str) -> int:
-        log = self.stages.get((link, "send"))
+        log = self.stages.get((link, SEND))
         return 0 if log is None else log.bytes + self._remaining(log) * log.last_bytes

@@ -5,7 +5,7 @@ the spec; kept apart so neither imports the other.
 """
 from dataclasses import dataclass
 
-from ..core.names import METHODS
+from ..core.names import METHODS, SPLIT_LEARNING
 from ..costmodel.costs import RAW_UPLOADS, BatchCosts, LinkSpec
 from .recorder import TraceEvent
 
@@ -41,7 +41,7 @@ class RunSpec:
     @property
     def deterministic(self) -> bool:
         """No jitter and no loss on the links this method uses."""
-        return self.uplink.deterministic and (self.method != "split_learning" or self.downlink.deterministic)
+        return self.uplink.deterministic and (self.method != SPLIT_LEARNING or self.downlink.deterministic)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from ..scenario.config import Scenario
 from ..training.runs import proxy_note
 
 RUN_KEYS = ("model", "method", "uplink_mbps")
+# Every file a scenario run writes into its output folder, besides the report's (report.REPORT_FILES).
+RUN_FILES = ("results.csv", "training.csv", "split_points.csv", "trace.csv", "backlog.csv", "epochs.csv",
+             "scenario.json")
 
 
 def run_tables(results: dict) -> dict[str, pd.DataFrame]:

@@ -32,7 +32,7 @@ def sweep_points(scenario: Scenario, split_of: Callable[[str, float], str] | Non
 def fixed_split(scenario: Scenario, model: str) -> str:
     split = next(m.split for m in scenario.workload.models if m.name == model)
     if split == AUTO:
-        raise ValueError(f"{model} has split: auto; choose its points first (split_points.search_splits)")
+        raise ValueError(f"{model} has split: auto; choose its points first (sweep.split_table.search_splits)")
     return split
 
 

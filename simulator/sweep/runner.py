@@ -15,7 +15,7 @@ from ..scenario.load import load_scenario
 from ..sim.engine import simulate
 from ..sim.run import RunResult
 from ..training.runs import RowKey, TrainingResult, TrainingResults, proxy_note, scenario_accuracy
-from .outputs import scenario_summary, write_run_outputs
+from .outputs import RUN_FILES, scenario_summary, write_run_outputs
 from .points import SweepPoint, run_spec, sweep_points
 from .split_table import SplitSearch, search_splits
 
@@ -136,7 +136,10 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     scenario = load_scenario(path)
     folder = scenario.output_dir
     csv_path, training_path, split_path = f"{folder}/results.csv", f"{folder}/training.csv", f"{folder}/split_points.csv"
-    check_writable(csv_path)
+    from ..report import REPORT_FILES
+
+    for name in RUN_FILES + REPORT_FILES:  # fail before long work, and before any file is written
+        check_writable(f"{folder}/{name}")
     started = time.perf_counter()
     train = train and scenario.accuracy.enabled
     training = TrainingResults(scenario, progress) if train else None

@@ -1,6 +1,6 @@
 """`simulate split SCENARIO.yaml`: the per-point table, the choice at every bit rate and why.
 
-Writes `<output_dir>/split_points.csv` (`split_points.SPLIT_COLUMNS`) and `fig_split.png`, each
+Writes `<output_dir>/split_points.csv` (`split_table.SPLIT_COLUMNS`) and `fig_split.png`, each
 whole or not at all, and prints, per model, a table of points x bit rates (the chosen point's
 time marked with *) followed by one line per rate with the reason.
 """
@@ -39,7 +39,8 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
     scenario = load_scenario(path)
     folder = Path(scenario.output_dir)
     csv_path = folder / "split_points.csv"
-    check_writable(str(csv_path))
+    for path in (csv_path, folder / "fig_split.png"):
+        check_writable(str(path))
     train = train and scenario.accuracy.enabled
     search = search_splits(scenario, TrainingResults(scenario, progress) if train else None)
     budget = scenario.edge.memory_mib

@@ -1,7 +1,7 @@
 """The per-point table of a scenario: for each model, uplink rate and separation point, the
 hierarchical time, edge memory, bytes sent and (where trained) accuracy, and the chosen point.
 
-`split: auto` models get their point from `split_search.choose` at every rate; a fixed split
+`split: auto` models get their point from `choose_split.choose` at every rate; a fixed split
 is kept and shown as chosen, with the table still listing the other points for comparison.
 The chosen point's closed-form time is confirmed by the discrete-event simulation
 (`des_time_s`). Written as split_points.csv; `simulate split` prints it.
@@ -41,7 +41,7 @@ class SplitSearch:
 
 
 def hierarchical_specs(scenario: Scenario, model: str, points: list[str]) -> dict[tuple[str, float], RunSpec]:
-    """(point, rate) -> the sweep's own hierarchical RunSpec (`runner.run_spec`), so the two never differ."""
+    """(point, rate) -> the sweep's own hierarchical RunSpec (`points.run_spec`), so the two never differ."""
     return {(p, r): run_spec(scenario, SweepPoint(model, p, "hierarchical", r), 0)
             for p in points for r in scenario.network.uplink_mbps}
 
