@@ -35,3 +35,9 @@ def bytes_text(n_bytes: float) -> str:
             return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}" if value >= 10 else \
                 f"{value:.2f} {unit}"
     return f"{n_bytes:.0f} B"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """`text` (an error from a library, several lines long) as one line of at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

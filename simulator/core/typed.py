@@ -80,11 +80,11 @@ def read_yaml(path: str | Path, what: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"{path}: malformed YAML{where}: {one_line(exc.problem or exc.context)}") from None
+        raise UserError(f"{path}: malformed YAML{where}: {first_line(exc.problem or exc.context)}") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: malformed YAML: {one_line(exc)}") from None
+        raise UserError(f"{path}: malformed YAML: {first_line(exc)}") from None
     except (ValueError, OverflowError) as exc:  # a value the constructors cannot take: 2001-13-45, 10^5000
-        raise UserError(f"{path}: malformed YAML: {one_line(exc)}") from None
+        raise UserError(f"{path}: malformed YAML: {first_line(exc)}") from None
     except RecursionError:
         raise UserError(f"{path}: malformed YAML: nested too deeply") from None
 
@@ -107,12 +107,12 @@ def read_json(path: str | Path, what: str) -> Any:
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except ValueError as exc:  # an integer of more than 4,300 digits
-        raise UserError(f"{path}: not valid JSON: {one_line(exc)}") from None
+        raise UserError(f"{path}: not valid JSON: {first_line(exc)}") from None
     except RecursionError:
         raise UserError(f"{path}: not valid JSON: nested too deeply") from None
 
 
-def one_line(message: Any) -> str:
+def first_line(message: Any) -> str:
     """The first line of a library's message, without Python's advice about its own settings."""
     lines = str(message).strip().splitlines()
     return lines[0].split("; use sys.set_int_max_str_digits")[0] if lines else "unreadable"

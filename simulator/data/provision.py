@@ -38,6 +38,7 @@ from typing import Literal, get_args
 
 from ..core.errors import UserError
 from ..core.progress import progress_bar
+from ..core.text import one_line
 from .specs import get_dataset_spec
 
 SPLITS = ("train", "test")
@@ -173,11 +174,6 @@ def _say(line: str) -> None:
     print(f"simulate: {line}", file=sys.stderr, flush=True)
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 # ---- Debian's package -------------------------------------------------------------------------
 
 def _apt_install(name: str, package: str) -> str | None:
@@ -203,7 +199,7 @@ def _apt_install(name: str, package: str) -> str | None:
             lines = [line for line in output.splitlines() if line.strip()]
             errors = [line for line in lines if line.startswith("E:")]
             reason = (errors or lines or [f"exit status {returncode}"])[-1]
-            return f"{what} (apt-get {step} failed: {_one_line(reason)})"
+            return f"{what} (apt-get {step} failed: {one_line(reason)})"
     return None
 
 
@@ -247,7 +243,7 @@ def _download(name: str, root: str | Path | None) -> str | None:
     except _DownloadFailed as exc:
         return f"downloading {url} ({exc})"
     except OSError as exc:  # the data folder cannot be created or written
-        return f"downloading {url} into {base} ({_one_line(f'{type(exc).__name__}: {exc}')})"
+        return f"downloading {url} into {base} ({one_line(f'{type(exc).__name__}: {exc}')})"
     return None
 
 
@@ -293,7 +289,7 @@ def _fetch(url: str, path: Path, md5: str, announce: str | None) -> None:
         if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
             raise _DownloadFailed(f"no answer within {NETWORK_TIMEOUT_S:g} s") from None
         text = f"{type(exc).__name__}: {reason if isinstance(reason, OSError) else exc}"
-        raise _DownloadFailed(_one_line(text)) from None
+        raise _DownloadFailed(one_line(text)) from None
     if digest.hexdigest() != md5:
         raise _DownloadFailed(f"its MD5 is {digest.hexdigest()}, expected {md5}: a damaged or changed file")
 
@@ -317,7 +313,7 @@ def _move_into_place(layout: Layout, staging: Path, base: Path) -> None:
                     safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                     archive.extractall(extracted, **safe)
         except (tarfile.TarError, zipfile.BadZipFile) as exc:
-            raise _DownloadFailed(f"{filename} cannot be extracted ({_one_line(str(exc))})") from None
+            raise _DownloadFailed(f"{filename} cannot be extracted ({one_line(str(exc))})") from None
     if not (extracted / layout.folder).is_dir():
         raise _DownloadFailed(f"the archive holds no {layout.folder}/")
     if target.exists():  # an incomplete copy: complete it

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from ..core.errors import UserError
+from ..core.text import one_line
 
 CLOUD_RANK, EDGE_RANK = 0, 1
 TAG_UPLINK, TAG_DOWNLINK, TAG_CONTROL = 1, 2, 3
@@ -95,10 +96,10 @@ def connect(role: str, host: str, port: int, timeout_s: float) -> None:
                         f"({first})") from None
 
 
-def one_line(exc: BaseException) -> str:
+def gloo_error(exc: BaseException) -> str:
     """A gloo error as one short line (its first line, without the source location)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split("] ", 1)[-1][:200]
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return one_line(first.split("] ", 1)[-1])
 
 
 def send_frame(frame: Frame, dst: int, tag: int, timeout_s: float) -> None:
@@ -110,7 +111,7 @@ def send_frame(frame: Frame, dst: int, tag: int, timeout_s: float) -> None:
         if frame.body.numel():
             dist.isend(frame.body, dst, tag=tag).wait(timeout)
     except RuntimeError as exc:
-        raise LinkLost(one_line(exc)) from None
+        raise LinkLost(gloo_error(exc)) from None
 
 
 def recv_frame(src: int, tag: int, timeout_s: float) -> Frame:
@@ -124,7 +125,7 @@ def recv_frame(src: int, tag: int, timeout_s: float) -> Frame:
         if nbytes:
             dist.irecv(body, src, tag=tag).wait(timeout)
     except RuntimeError as exc:
-        raise LinkLost(one_line(exc)) from None
+        raise LinkLost(gloo_error(exc)) from None
     return Frame(kind, batch, body)
 
 

@@ -156,7 +156,7 @@ class TrainingCache:
             return None
         try:
             result = TrainingResult.from_json(path.read_text())
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return None  # unreadable entry: retrain and overwrite
         return result if result.run == run else None
 
