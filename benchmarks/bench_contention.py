@@ -188,7 +188,8 @@ def placement(args) -> None:
 
 def yaml_scenario(path: str, methods: list[str]) -> tuple[str, Path]:
     """The scenario with only `methods`, written into a temporary folder; (its path, its output folder)."""
-    from simulator.scenario.load import load_scenario, resolve_path
+    from simulator.scenario.build import resolve_path
+    from simulator.scenario.load import load_scenario
 
 
     data = yaml.safe_load(Path(path).read_text())

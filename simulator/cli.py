@@ -56,7 +56,8 @@ def build_parser() -> Parser:
                           "one for a datasheet device from a measured profile.")
     prof.add_argument("--model", choices=list(MODELS))
     prof.add_argument("--dataset", choices=list(DATASETS))
-    prof.add_argument("--batch-size", type=int, default=32)
+    prof.add_argument("--batch-size", type=int, help="samples per batch (default 32; with --derive: the measured "
+                      "profile's, and another size rescales its FLOPs and bytes)")
     prof.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     prof.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     prof.add_argument("--repeats", type=int, default=10, help="timed repeats per part (default 10)")
@@ -129,7 +130,8 @@ def check_sizes(args: argparse.Namespace) -> None:
 
     check_flag_number("--width", args.width, MAX_ACCURACY_WIDTH)
     if args.command == "profile":
-        MAX_BATCH_SIZE.check("", "--batch-size", args.batch_size)
+        if args.batch_size is not None:
+            check_flag_number("--batch-size", args.batch_size, MAX_BATCH_SIZE, minimum=1, allow_minimum=True)
         check_flag_number("--seed", args.seed, MAX_SEED, allow_minimum=True)
         check_flag_number("--repeats", args.repeats, MAX_REPEATS, minimum=1, allow_minimum=True)
         check_flag_number("--warmup", args.warmup, MAX_REPEATS, allow_minimum=True)
@@ -144,7 +146,11 @@ def cmd_profile(args: argparse.Namespace) -> None:
     check_sizes(args)
     check_writable(args.out)
     if args.derive:
-        from .profiling.derive import DEFAULT_DATASHEETS, derive_profile, load_datasheets
+        from .profiling.derive import (
+            DEFAULT_DATASHEETS,
+            derive_profile,
+            load_datasheets,
+        )
 
         if not args.from_profile:
             raise UserError("simulate profile --derive: --from FILE (a measured profile) is required")
@@ -152,14 +158,16 @@ def cmd_profile(args: argparse.Namespace) -> None:
         sheets = load_datasheets(datasheets)
         if args.derive not in sheets:
             raise UserError(f"{datasheets}: unknown device {args.derive!r}; valid: {', '.join(sheets)}")
-        profile = derive_profile(Profile.load(args.from_profile), sheets[args.derive], args.from_profile)
+        profile = derive_profile(Profile.load(args.from_profile), sheets[args.derive], args.from_profile,
+                                 args.batch_size)
     else:
         from .profiling.measure import measure_profile
 
         for flag in ("model", "dataset"):
             if getattr(args, flag) is None:
                 raise UserError(f"simulate profile: --{flag} is required (or use --derive)")
-        profile = measure_profile(args.model, args.dataset, args.batch_size, args.device, args.threads,
+        batch_size = 32 if args.batch_size is None else args.batch_size
+        profile = measure_profile(args.model, args.dataset, batch_size, args.device, args.threads,
                                   args.repeats, args.warmup, args.width, args.seed, progress=not args.no_progress)
     profile.save(args.out)
     total_ms = sum(l.fwd_ms + l.bwd_ms + l.step_ms for l in profile.layers)

@@ -72,6 +72,8 @@ def scenario_data(folder: Path, changes: dict | None = None, base: str = "low_bi
     models = {m["name"] for m in data["workload"]["models"]}
     for side in ("edge", "cloud"):
         profiles = data.get(side, {}).get("profiles", {})
+        if not isinstance(profiles, dict):  # a device name
+            continue
         data[side]["profiles"] = {m: str(ROOT / p) if (ROOT / p).is_file() else p  # shipped profiles, made absolute
                                   for m, p in profiles.items() if m in models}
     return data

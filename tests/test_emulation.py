@@ -240,13 +240,16 @@ def test_split_auto_emulates_each_rate_at_the_fastest_point():
     at = at_rates(scenario, rates)
     chosen = {}
     for rate in rates:
-        times = {p: simulate(run_spec(at, SweepPoint("vgg16", p, "hierarchical", rate), 0)).total_time_s
-                 for p in points}
-        (split_point,) = {r.request.split for r in runs if r.request.uplink_mbps == rate}
-        assert times[split_point] <= min(times.values()) * (1 + 1e-9), (rate, split_point, times)
-        chosen[rate] = split_point
-        note = next(r.note for r in runs if r.request.uplink_mbps == rate)
-        assert f"split: auto chose {split_point} at {rate:g} Mbit/s" in note and "accuracy not checked" in note
+        for method in ("hierarchical", "split_learning"):  # each at its own point; full_cloud runs at hierarchical's
+            times = {p: simulate(run_spec(at, SweepPoint("vgg16", p, method, rate), 0)).total_time_s for p in points}
+            used = {r.request.method: r for r in runs if r.request.uplink_mbps == rate}
+            split_point = used[method].request.split
+            assert times[split_point] <= min(times.values()) * (1 + 1e-9), (rate, method, split_point, times)
+            note = used[method].note
+            assert f"split: auto chose {split_point} for {method} at {rate:g} Mbit/s" in note
+            if method == "hierarchical":
+                assert "accuracy not checked" in note and used["full_cloud"].request.split == split_point
+                chosen[rate] = split_point
     assert len(set(chosen.values())) > 1  # the rates really differ in their point
 
 
@@ -294,10 +297,11 @@ def tiny_scenario_file(folder: Path, profile: Path, methods: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_steps(tmp_path_factory, tiny_profile) -> Path:
-    """Part steps of the tiny scenario at 0.05 and 50 Mbit/s (two points), measured by the two workers
-    (`--measure-steps`, default output path) with few repeats: what the runs below predict from."""
+    """Part steps of the tiny scenario at 0.05 and 50 Mbit/s (each method's own points), measured by
+    the two workers (`--measure-steps`, default output path) with few repeats: what the runs below
+    predict from."""
     folder = tmp_path_factory.mktemp("steps")
-    path = tiny_scenario_file(folder, tiny_profile, ["hierarchical"])
+    path = tiny_scenario_file(folder, tiny_profile, ["full_cloud", "split_learning", "hierarchical"])
     written = emulate(str(path), [0.05, 50.0], 6, None, 20.0, progress=False, measure_only=True,
                       repeats=Repeats(5, 2))
     assert written == folder / "out" / "part_steps.json"
@@ -327,7 +331,7 @@ def processes_naming(text: str) -> list[int]:
 @needs_fashion_mnist
 def test_the_two_workers_measure_their_part_steps_here(tiny_steps):
     entries = {entry.split: entry for entry in load_steps(tiny_steps)}
-    assert len(entries) == 2  # split: auto chose a different point at each rate
+    assert len(entries) >= 2  # split: auto chose a different point at each rate (and per method)
     for entry in entries.values():
         assert entry.edge_host == entry.cloud_host == host_identity() and entry.repeats == 5
         assert set(entry.busy_ms) == set(EDGE_STEPS + CLOUD_STEPS) and all(v > 0 for v in entry.busy_ms.values())
@@ -348,7 +352,10 @@ def test_every_method_trains_for_real_across_two_processes(tiny_scenario, tiny_s
     assert (table.status == "ok").all() and (table.cloud_batches == 6).all() and (table.batches == 6).all()
     assert (table.measured_s > 0).all() and (table.predicted_s > 0).all()
     assert table.structural_error_pct.notna().all() and table.error_pct.notna().all()
-    assert table.split.nunique() == 1 and table.note.str.contains(f"split: auto chose {table.split[0]} at 50").all()
+    assert table.split[0] == table.split[2]  # full_cloud's processes are cut at hierarchical's point
+    for row in table.itertuples():  # each method at its own point
+        method = "hierarchical" if row.method == "full_cloud" else row.method
+        assert f"split: auto chose {row.split} for {method} at 50" in row.note
     assert (table.pacing == "application").all() and (table.edge_threads == 1).all()
     assert (table.compute_model == f"part steps from {tiny_steps}").all()
     assert table.cores[0].startswith("edge on core") or table.cores[0].startswith("not pinned")

@@ -1,5 +1,6 @@
 """The profiler, the profile file format and roofline derivation."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,9 +9,14 @@ from hand_profiles import Block, Exit, hand_profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from simulator.models import build_model
-from simulator.profiling.derive import DEFAULT_DATASHEETS, Datasheet, derive_profile, load_datasheets
+from simulator.profiling.derive import (
+    DEFAULT_DATASHEETS,
+    Datasheet,
+    derive_profile,
+    load_datasheets,
+)
 from simulator.profiling.measure import measure_profile
-from simulator.profiling.schema import SCHEMA_VERSION, Profile
+from simulator.profiling.schema import SCHEMA_VERSION, Profile, check_profile
 
 WIDTH, BATCH = 0.125, 4
 
@@ -60,9 +66,11 @@ def test_profile_json_round_trips(measured, tmp_path):
 
 def two_block_profile() -> Profile:
     """One 2-layer model, batch 2, input 1x2x2 (2 x 4 fp32 values = 32 bytes per batch)."""
-    blocks = [Block("a", 1.0, 2.0, 0.1, out_numel=4, param_bytes=100, fwd_flops=1000, bwd_flops=2000),
-              Block("head", 1.0, 2.0, 0.1, out_numel=2, param_bytes=40, fwd_flops=10, bwd_flops=20)]
-    exits = [Exit("a", 1.0, 2.0, 0.1, param_bytes=20, fwd_flops=50, bwd_flops=100)]
+    blocks = [Block("a", 1.0, 2.0, 0.1, out_numel=4, param_bytes=100, fwd_flops=1000, bwd_flops=2000,
+                    saved_bytes=48, bwd_peak_bytes=150),
+              Block("head", 1.0, 2.0, 0.1, out_numel=2, param_bytes=40, fwd_flops=10, bwd_flops=20,
+                    saved_bytes=32, bwd_peak_bytes=30)]
+    exits = [Exit("a", 1.0, 2.0, 0.1, param_bytes=20, fwd_flops=50, bwd_flops=100, saved_bytes=16, bwd_peak_bytes=36)]
     return hand_profile(blocks, exits, batch_size=2, input_shape=(1, 2, 2), raw_sample_bytes=4, label_bytes=1,
                         prep_ms=0.0, model="vgg16", dataset="cifar10", source="measured", threads=1)
 
@@ -89,9 +97,70 @@ def test_derivation_reproduces_its_roofline_arithmetic():
     assert derived.optimizer_step_ms == pytest.approx(a.step_ms + head.step_ms)
 
 
+TOY_SHEET = Datasheet(key="toy", name="Toy", kind="cuda", peak_flops_per_s=1e6, memory_bandwidth_bytes_per_s=1e4,
+                      memory_mib=1, compute_efficiency=0.5, memory_efficiency=0.5, overhead_ms_per_kernel_group=0.25,
+                      source="hand")
+
+
+def test_derived_at_the_measured_batch_size_is_the_plain_derivation():
+    plain = derive_profile(two_block_profile(), TOY_SHEET, "hand.json")
+    same = derive_profile(two_block_profile(), TOY_SHEET, "hand.json", batch_size=2)
+    assert replace(same, created="") == replace(plain, created="")
+    assert "batch_size_from" not in same.derivation
+
+
+def test_derived_at_twice_the_batch_doubles_flops_and_activations_not_parameters(tmp_path):
+    derived = derive_profile(two_block_profile(), TOY_SHEET, "hand.json", batch_size=4)
+    a, head = derived.layers
+    assert derived.batch_size == 4 and derived.derivation["batch_size_from"] == 2
+    assert (a.fwd_flops, a.bwd_flops, a.out_shape, a.out_bytes, a.param_bytes) == (2000, 4000, [4, 4], 64, 100)
+    assert (head.fwd_flops, head.bwd_flops, head.out_shape, head.out_bytes, head.param_bytes) == (20, 40, [4, 2], 32, 40)
+    assert (a.saved_bytes, head.saved_bytes) == (96, 64)
+    # backward rise: the weight gradients (min(rise, param_bytes)) stay, the rest doubles;
+    # the head's rise of 30 is below its 40 parameter bytes, so all of it stays
+    assert a.bwd_peak_bytes == 100 + 2 * 50 and head.bwd_peak_bytes == 30
+    exit_a = derived.exits[0]
+    assert (exit_a.fwd_flops, exit_a.bwd_flops, exit_a.param_bytes) == (100, 200, 20)
+    assert (exit_a.saved_bytes, exit_a.bwd_peak_bytes) == (32, 20 + 2 * 16)
+    # times from the doubled bytes: layer a forward moves in 64 + out 64 + params 100 = 228 bytes,
+    # 228 / (1e4 * 0.5) = 45.6 ms (compute 2000 / 5e5 = 4 ms) + 0.25
+    assert a.fwd_ms == pytest.approx(45.85)
+    # input prep: raw 4 x 4 = 16 bytes + fp32 copy 64 bytes = 80 / 5e3 = 16 ms + 0.25
+    assert derived.input_prep_ms == pytest.approx(16.25)
+    derived.save(tmp_path / "d.json")
+    assert Profile.load(tmp_path / "d.json") == derived
+
+
+def test_cli_derives_a_shipped_profile_at_another_batch_size(cli, tmp_path):
+    measured = ROOT / "profiles" / "epyc-2t_resnet18_tiny-imagenet_b32.json"
+    out = tmp_path / "b128.json"
+    proc = cli("profile", "--derive", "raspberry-pi-5", "--from", measured, "--batch-size", "128", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    source, derived = Profile.load(measured), Profile.load(out)
+    check_profile(derived, str(out))
+    assert derived.batch_size == 128 and derived.derivation["batch_size_from"] == 32
+    for old, new in zip(source.layers + source.exits, derived.layers + derived.exits):
+        assert (new.fwd_flops, new.bwd_flops, new.saved_bytes) == (4 * old.fwd_flops, 4 * old.bwd_flops,
+                                                                   4 * old.saved_bytes)
+        assert new.param_bytes == old.param_bytes
+        assert old.bwd_peak_bytes <= new.bwd_peak_bytes <= 4 * old.bwd_peak_bytes
+    assert [layer.out_bytes for layer in derived.layers] == [4 * layer.out_bytes for layer in source.layers]
+
+
+@pytest.mark.parametrize("size,fragment", [("0", ">= 1, got 0"), ("-32", ">= 1, got -32"),
+                                           ("65537", "over the limit of 65,536")])
+def test_bad_derive_batch_size_fails_in_one_line(cli, tmp_path, size, fragment):
+    out = tmp_path / "out.json"
+    measured = ROOT / "profiles" / "epyc-2t_vgg16_cifar10_b32.json"
+    proc = cli("profile", "--derive", "a100", "--from", measured, "--batch-size", size, "--out", out)
+    assert_user_error(proc, "--batch-size", fragment)
+    assert not out.exists()
+
+
 def test_shipped_datasheets_load_and_cite_sources():
     sheets = load_datasheets(DEFAULT_DATASHEETS)
-    assert {"jetson-orin-nano", "raspberry-pi-4", "a100"} <= set(sheets)
+    assert {"jetson-orin-nano", "raspberry-pi-4", "a100", "jetson-nano", "jetson-xavier-nx", "jetson-agx-orin",
+            "phone-soc", "raspberry-pi-5", "v100", "h100"} <= set(sheets)
     assert all(sheet.source and sheet.peak_flops_per_s > 0 for sheet in sheets.values())
 
 

@@ -98,7 +98,7 @@ def test_scenario_choice_equals_brute_force_on_hand_written_profiles(tmp_path, m
     scenario = load_scenario(hand_scenario(tmp_path, memory_mib))
     search = search_splits(scenario, training=None)
     expected = brute_force_by_hand(scenario, math.inf if memory_mib is None else memory_mib)
-    assert {rate: search.split_of("vgg16", rate) for rate in RATES} == expected
+    assert {rate: search.split_of("vgg16", "hierarchical", rate) for rate in RATES} == expected
     if memory_mib is None:
         assert len(set(expected.values())) > 1  # the hand profiles make the best point move with the rate
     table = search.table
@@ -151,10 +151,12 @@ def test_a_run_with_split_auto_simulates_the_chosen_points(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
     results, points = pd.read_csv(out / "results.csv"), pd.read_csv(out / "split_points.csv")
-    chosen = points[points.chosen].set_index("uplink_mbps").split
-    for method in ("split_learning", "hierarchical"):
+    for method, chosen_column in (("hierarchical", "chosen"), ("split_learning", "split_learning_chosen")):
+        chosen = points[points[chosen_column]].set_index("uplink_mbps").split
         rows = results[results.method == method].set_index("uplink_mbps").split
-        assert rows.to_dict() == chosen.to_dict()
+        assert rows.to_dict() == chosen.to_dict()  # each method at its own point
+    fastest = points.loc[points.groupby("uplink_mbps").split_learning_time_s.idxmin()].set_index("uplink_mbps")
+    assert fastest.split.to_dict() == chosen.to_dict()  # split learning: no memory limit binds it here
     hier = results[results.method == "hierarchical"].set_index("uplink_mbps").total_time_s
     assert points[points.chosen].set_index("uplink_mbps").des_time_s.to_dict() == hier.to_dict()
     assert "separation points chosen" in proc.stdout
@@ -198,4 +200,4 @@ def test_accuracy_check_trains_only_the_points_the_walk_reaches(tmp_path, monkey
         drops = dict(zip(trained.split, trained.accuracy_drop))
         fits = table[(table.uplink_mbps == rate) & table.fits_memory]
         ok = fits[fits.split.map(lambda p: drops.get(p, math.inf) <= 0.05)]
-        assert search.split_of("vgg16", rate) == ok.sort_values("hierarchical_time_s").split.iloc[0]
+        assert search.split_of("vgg16", "hierarchical", rate) == ok.sort_values("hierarchical_time_s").split.iloc[0]

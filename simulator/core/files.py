@@ -13,13 +13,16 @@ from .errors import UserError
 # a few kB and a profile about 8 kB (1 MB for a model of 1,000 blocks); 4 MiB of YAML still
 # parses in about 2 s, while a 100 MB file would take a minute and gigabytes of memory.
 MAX_TEXT_BYTES = 4 * 2**20
+# Largest output table read back (a report redrawn from results.csv or split_points.csv): a
+# sweep's split_points.csv is about 25 kB per setting, so 1,000 settings are 25 MB.
+MAX_TABLE_BYTES = 1024 * 2**20
 
 
-def read_text(path: str | Path, what: str) -> str:
+def read_text(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
     """The UTF-8 text of the input file `path`, a `what` ("scenario", "profile", ...).
 
     A missing file, a folder, something that is not a regular file (a FIFO would block, a
-    device never end), an unreadable file, one over MAX_TEXT_BYTES or bytes that are not UTF-8
+    device never end), an unreadable file, one over `limit` bytes or bytes that are not UTF-8
     are each a one-line UserError naming the file. A leading UTF-8 byte-order mark is dropped.
     """
     path = Path(path)
@@ -37,12 +40,12 @@ def read_text(path: str | Path, what: str) -> str:
         raise UserError(f"{path}: is not a regular file, expected a {what} file")
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_TEXT_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise UserError(f"{path}: cannot read {what} file ({exc.strerror})") from None
-    if len(data) > MAX_TEXT_BYTES:
+    if len(data) > limit:
         raise UserError(f"{path}: {what} file is {max(info.st_size, len(data)) / 2**20:.1f} MiB, over the limit of "
-                        f"{MAX_TEXT_BYTES // 2**20} MiB for an input file (a {what} is a few kB)")
+                        f"{limit // 2**20} MiB for this file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

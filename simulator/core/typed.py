@@ -256,7 +256,7 @@ def check_plain(value: Any, file: str, key: str) -> None:
 
 
 @functools.cache
-def _fields(cls: type) -> tuple[dict[str, dataclasses.Field], dict[str, Any]]:
+def file_fields(cls: type) -> tuple[dict[str, dataclasses.Field], dict[str, Any]]:
     """The fields of `cls` read from a file, and their types (resolved once per class)."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.metadata.get("in_file", True)}
     return fields, typing.get_type_hints(cls)
@@ -269,7 +269,7 @@ def build_dataclass(cls: type, value: Any, file: str, key: str = "") -> Any:
         value = {}
     if not isinstance(value, dict):
         raise _WrongType(f"{file}: {where} must be a mapping, got {shown(value)}")
-    fields, hints = _fields(cls)
+    fields, hints = file_fields(cls)
     for name in value:
         if name not in fields:
             path = f"{key}.{key_text(name)}" if key else key_text(name)

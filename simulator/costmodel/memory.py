@@ -24,6 +24,9 @@ its own rise (its weight gradients, the gradient of its input, workspaces):
 
     peak = resident + max(phases)
 
+Split learning's edge (`early_exit=False`) has no exit: its W, saved and backward terms are 0
+and there is no exit phase; its buffer is the one batch in flight (K = 1).
+
 `saved_bytes` counts each stored tensor once (a block's output kept by the next block is
 counted there), so A(k) is exactly what autograd keeps; `memory_probe` measures both inputs.
 """
@@ -58,6 +61,18 @@ class EdgeMemory:
         return self.weights_bytes + self.optimizer_bytes + self.buffer_bytes + self.input_bytes
 
 
+@dataclass(frozen=True)
+class _NoHead:
+    """The absent early exit of split learning's edge."""
+
+    param_bytes: int = 0
+    saved_bytes: int = 0
+    bwd_peak_bytes: int = 0
+
+
+NO_HEAD = _NoHead()
+
+
 def check_memory_fields(profile: Profile) -> None:
     """The memory model needs `saved_bytes` and `bwd_peak_bytes` of every block and exit."""
     parts = [(layer.name, layer) for layer in profile.layers] + [(f"exit after {h.after}", h) for h in profile.exits]
@@ -68,20 +83,23 @@ def check_memory_fields(profile: Profile) -> None:
 
 
 def edge_memory(profile: Profile, split: str, buffer_batches: int, codec: str = "fp32",
-                optimizer_slots: int = 1) -> EdgeMemory:
-    """Peak memory of the edge training blocks 0..`split` and their early exit (formulas above)."""
+                optimizer_slots: int = 1, early_exit: bool = True) -> EdgeMemory:
+    """Peak memory of the edge training blocks 0..`split` and their early exit (formulas above).
+    `early_exit` False is split learning's edge: no exit head (its terms are 0, and there is no
+    exit phase); the gradient of block s's output arrives from the cloud instead."""
     check_memory_fields(profile)
     if split not in profile.layer_names[:-1]:
         raise ValueError(f"split {split!r} is not a separation point; valid: {', '.join(profile.layer_names[:-1])}")
     blocks = profile.layers[:profile.layer_index(split) + 1]
-    head = profile.exit_after(split)
+    head = profile.exit_after(split) if early_exit else NO_HEAD
     batch = profile.batch_size
     weights = sum(layer.param_bytes for layer in blocks) + head.param_bytes
     buffer = buffer_batches * (encoded_bytes(codec, math.prod(blocks[-1].out_shape)) + batch * profile.label_bytes)
     resident = weights * (1 + optimizer_slots) + buffer + batch * (profile.raw_sample_bytes + profile.label_bytes)
 
     saved_upto = [sum(layer.saved_bytes for layer in blocks[:k + 1]) for k in range(len(blocks))]
-    phases = {"exit": saved_upto[-1] + head.saved_bytes + head.bwd_peak_bytes, "step": 2 * weights}
+    phases = {"exit": saved_upto[-1] + head.saved_bytes + head.bwd_peak_bytes} if early_exit else {}
+    phases["step"] = 2 * weights
     grads = head.param_bytes
     for k in range(len(blocks) - 1, -1, -1):
         block = blocks[k]

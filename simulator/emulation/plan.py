@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from ..core.names import AUTO
 from ..scenario.config import Scenario
 from ..sweep.split_table import search_splits
-from .session import RunRequest, run_request
+from .session import RunRequest, cutting_method, run_request
 
 
 @dataclass(frozen=True)
@@ -31,19 +31,19 @@ def at_rates(scenario: Scenario, rates_mbps: list[float]) -> Scenario:
 
 def plan_runs(scenario: Scenario, rates_mbps: list[float], batches: int) -> list[PlannedRun]:
     """Every model x rate x method of the scenario, in that order, at its point."""
-    auto = any(m.split == AUTO for m in scenario.workload.models)
+    auto = any(m.has_auto for m in scenario.workload.models)
     choices = search_splits(at_rates(scenario, rates_mbps), None, confirm=False).choices if auto else {}
     runs = []
     for model in scenario.workload.models:
         for rate in rates_mbps:
-            note = ""
-            if model.split == AUTO:
-                choice = choices[(model.name, rate)]
-                split_point = choice.split
-                note = f"split: auto chose {split_point} at {rate:g} Mbit/s on time and memory ({choice.reason})"
-            else:
-                split_point = model.split
             for method in scenario.methods:
+                cut_by = cutting_method(method)
+                split_point, note = model.split_for(cut_by), ""
+                if split_point == AUTO:
+                    choice = choices[(model.name, cut_by, rate)]
+                    split_point = choice.split
+                    note = (f"split: auto chose {split_point} for {cut_by} at {rate:g} Mbit/s on time and memory "
+                            f"({choice.reason})")
                 runs.append(PlannedRun(run_request(scenario, model.name, split_point, method, rate, batches), note))
     return runs
 

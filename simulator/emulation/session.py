@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from ..core.names import AUTO
+from ..core.names import AUTO, FULL_CLOUD, HIERARCHICAL
 from ..costmodel.costs import BatchCosts, batch_costs
 from ..models import SplitModel, build_model, split
 from ..profiling.schema import Profile
@@ -66,12 +66,19 @@ def run_request(scenario: Scenario, model: str, split_point: str, method: str, u
                       cloud_threads=profile_threads(scenario.cloud_profiles[model]))
 
 
+def cutting_method(method: str) -> str:
+    """The method whose point a run uses: its own, and hierarchical's for full_cloud (whose
+    processes still hold the network in two parts, with the same math)."""
+    return HIERARCHICAL if method == FULL_CLOUD else method
+
+
 def mismatch(scenario: Scenario, request: RunRequest) -> str:
     """Why the cloud's scenario cannot serve `request` ('' when it can). Its split must be the
     scenario's, or, under `split: auto`, any separation point of the cloud profile."""
     if request.model not in scenario.cloud_profiles:
         return f"{scenario.path}: the cloud worker's scenario has no model {request.model!r}"
-    configured = next(m.split for m in scenario.workload.models if m.name == request.model)
+    model = next(m for m in scenario.workload.models if m.name == request.model)
+    configured = model.split_for(cutting_method(request.method))
     points = scenario.cloud_profiles[request.model].layer_names[:-1]
     if request.split not in (points if configured == AUTO else [configured]):
         return (f"{scenario.path}: the cloud worker's scenario has split {configured!r} for {request.model}, the "

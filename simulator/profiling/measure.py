@@ -19,9 +19,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable
 
 import torch
 from torch import nn
@@ -127,9 +127,9 @@ def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
     bwd_peak = allocation_rise_bytes(backward_of, timer.device, setup=lambda: forward()[1])
     module.zero_grad(set_to_none=True)
     x.grad = None
-    return dict(out=out.detach(), fwd_flops=fwd_flops, bwd_flops=bwd_flops, fwd_ms=fwd_ms, bwd_ms=bwd_ms,
-                step_ms=step_ms, fwd_ms_iqr=fwd_iqr, bwd_ms_iqr=bwd_iqr, param_bytes=param_bytes(module),
-                bwd_peak_bytes=bwd_peak)
+    return {"out": out.detach(), "fwd_flops": fwd_flops, "bwd_flops": bwd_flops, "fwd_ms": fwd_ms, "bwd_ms": bwd_ms,
+            "step_ms": step_ms, "fwd_ms_iqr": fwd_iqr, "bwd_ms_iqr": bwd_iqr, "param_bytes": param_bytes(module),
+            "bwd_peak_bytes": bwd_peak}
 
 
 def saved_activation_bytes(model: nn.Module, heads: dict[str, nn.Module], x: torch.Tensor) -> tuple[list[int], dict[str, int]]:
@@ -191,7 +191,10 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
     model = build_model(model_name, dataset, width).to(device).train()
     timer = Timer(device, warmup, repeats)
     labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)
-    loss = lambda logits: nn.functional.cross_entropy(logits, labels)  # noqa: E731
+
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, labels)
+
     work = [("layer", name) for name in model.block_names] + [("exit", name) for name in model.split_points]
     bar = progress_bar(work, desc=f"profile {model_name}/{dataset} on {device.type}", enabled=progress, unit="part")
 

@@ -1,4 +1,5 @@
-"""The comparison report of a scenario run: report.html, report.md and seven PNG figures.
+"""The comparison report of a scenario run: report.html, report.md and its PNG figures (seven,
+and four more for a sweep and its targets).
 
     write_report(folder)  read a run folder (results.csv, trace.csv, backlog.csv, epochs.csv,
                           scenario.json, split_points.csv, training.csv if trained), draw the
@@ -17,9 +18,11 @@ from .document import report_blocks, to_html, to_markdown
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
 from .split_figure import fig_split
 from .style import METHOD_COLOURS, ReportFigure
+from .sweep_figures import fig_sweep_lines, fig_sweep_pairs_full_cloud, fig_sweep_pairs_split_learning, fig_targets
 from .trace_figures import fig_backlog, fig_timeline
 
-FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split)
+FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split,
+           fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
 # What write_report writes: each figure function draws the PNG of its own name.
 REPORT_FILES = ("report.md", "report.html", *(f"{draw.__name__}.png" for draw in FIGURES))
 
@@ -27,8 +30,13 @@ __all__ = ["FIGURES", "REPORT_FILES", "METHOD_COLOURS", "ReportFigure", "RunData
            "write_report", "written_text"]
 
 
+SWEEP_FIGURES = (fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
+
+
 def draw_figures(run: RunData) -> list[ReportFigure]:
-    return [draw(run) for draw in FIGURES]
+    """Every figure; those of a sweep and its targets only where the run has them."""
+    swept = run.sweep is not None or run.targets is not None
+    return [draw(run) for draw in FIGURES if swept or draw not in SWEEP_FIGURES]
 
 
 def write_report(folder: str | Path) -> list[Path]:
@@ -40,6 +48,9 @@ def write_report(folder: str | Path) -> list[Path]:
     run = load_run(folder)
     figures = draw_figures(run)
     written = []
+    for draw in SWEEP_FIGURES:  # a stale sweep figure of an earlier run of the folder
+        if draw.__name__ not in {f.file_name[:-4] for f in figures}:
+            (run.folder / f"{draw.__name__}.png").unlink(missing_ok=True)
     for figure in figures:
         path = run.folder / figure.file_name
         if figure.png is None:

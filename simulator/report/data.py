@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.files import read_text
+from ..core.files import MAX_TABLE_BYTES, read_text
 from ..core.typed import read_json
 
 METHOD_ORDER = ("full_cloud", "split_learning", "hierarchical")
@@ -29,6 +29,8 @@ REQUIRED_COLUMNS = {
     "training.csv": ["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"],
     "split_points.csv": ["model", "uplink_mbps", "split", "chosen", "hierarchical_time_s", "edge_memory_mib",
                          "memory_budget_mib", "fits_memory"],
+    "targets.csv": ["model", "dataset", "metric", "target_value", "tolerance", "uplink_mbps", "simulated_value",
+                    "difference", "settings_within", "verdict", "reason", "scenario_file"],
 }
 SCENARIO_KEYS = ("name", "methods", "workload", "edge", "cloud", "network", "accuracy")
 
@@ -45,6 +47,11 @@ class RunData:
     epochs: pd.DataFrame
     training: pd.DataFrame | None
     split_points: pd.DataFrame | None = None  # absent in folders written before the split search
+    # With a sweep (README, "Sweeps"): `results` and `split_points` hold the first setting, the
+    # one traced; `sweep` every setting's results; `sweep_keys` the swept keys (its columns).
+    sweep: pd.DataFrame | None = None
+    sweep_keys: tuple[str, ...] = ()
+    targets: pd.DataFrame | None = None  # targets.csv, where the scenario has targets
 
     @property
     def methods(self) -> list[str]:
@@ -66,7 +73,7 @@ def read_csv(folder: Path, name: str) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{folder}: not a scenario run folder ({name} is missing; run `simulate SCENARIO.yaml`)")
     try:
-        table = pd.read_csv(io.StringIO(read_text(path, name)))
+        table = pd.read_csv(io.StringIO(read_text(path, name, MAX_TABLE_BYTES)))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
@@ -103,8 +110,20 @@ def load_run(folder: str | Path) -> RunData:
     scenario = read_scenario(folder)
     tables = {name: read_csv(folder, f"{name}.csv") for name in ("trace", "backlog", "epochs")}
     optional = {name: read_csv(folder, f"{name}.csv") if (folder / f"{name}.csv").exists() else None
-                for name in ("training", "split_points")}
-    return RunData(folder=folder, scenario=scenario, results=results, **optional, **tables)
+                for name in ("training", "split_points", "targets")}
+    sweep, keys = None, ()
+    if "setting" in results.columns:
+        keys = tuple(scenario.get("sweep", {}).get("keys", ()))
+        missing = [k for k in keys if k not in results.columns]
+        if missing:
+            raise UserError(f"{folder / 'results.csv'}: missing the swept column {missing[0]!r} (run the scenario "
+                            "again)")
+        sweep, results = results, results[results.setting == results.setting.min()].reset_index(drop=True)
+        split = optional["split_points"]
+        if split is not None and "setting" in split.columns:
+            optional["split_points"] = split[split.setting == split.setting.min()].reset_index(drop=True)
+    return RunData(folder=folder, scenario=scenario, results=results, sweep=sweep, sweep_keys=keys, **optional,
+                   **tables)
 
 
 def nearest_rate(rates_mbps: list[float], target_mbps: float = THREE_G_MBPS) -> float:

@@ -19,8 +19,7 @@ def scenario_blocks(run: RunData) -> list:
     s, w, n, a = run.scenario, run.scenario["workload"], run.scenario["network"], run.scenario["accuracy"]
     downlink = (f"{n['downlink_mbps']:g} Mbit/s" if n.get("downlink_mbps") is not None
                 else f"{n.get('downlink_ratio', 1):g} x uplink")
-    models = ", ".join(f"{m['name']} split after {m['split']}" if m["split"] != "auto"
-                       else f"{m['name']} split at the point chosen per bit rate (split: auto)" for m in w["models"])
+    models = ", ".join(f"{m['name']} {split_text(m['split'])}" for m in w["models"])
     upload = s.get("full_cloud", {}).get("raw_upload", "once").replace("_", " ")
     rows = [["edge device", f"{s['edge']['name']} (trains on its {s['edge'].get('compute', 'cpu').upper()})"],
             ["cloud device", s["cloud"]["name"]],
@@ -38,6 +37,13 @@ def scenario_blocks(run: RunData) -> list:
     return [("h2", "Scenario"), ("p", s.get("description") or ""), ("table", ["", "setting"], rows),
             ("h3", "Device profiles (measured on the device, or derived from a datasheet)"),
             ("table", ["model", "side", "device", "source", "file"], profiles)]
+
+
+def split_text(split) -> str:
+    """A model's `split` (a point, auto, or one per method) as words."""
+    if isinstance(split, dict):
+        return "; ".join(f"{label(method)} {split_text(point)}" for method, point in split.items())
+    return "split at the point chosen per bit rate (split: auto)" if split == "auto" else f"split after {split}"
 
 
 def accuracy_text(a: dict, w: dict) -> str:
@@ -88,9 +94,33 @@ def split_blocks(run: RunData) -> list:
             ("table", ["model", "uplink (Mbit/s)", "split after", "edge memory", "why"], rows)]
 
 
+def sweep_blocks(run: RunData) -> list:
+    """The swept keys and, where the scenario has targets, the published figures against the simulator."""
+    blocks = []
+    if run.sweep is not None:
+        sweep = run.scenario.get("sweep", {})
+        rows = [[key, ", ".join(map(str, values))] for key, values in sweep.get("values", {}).items()]
+        blocks += [("h2", "Sweep"),
+                   ("p", f"{sweep.get('settings', '?')} settings: every combination of the values below, each at "
+                         "every uplink rate. The tables and the first seven figures show the first setting; the sweep "
+                         "figures show them all (results.csv holds every setting, one column per swept key)."),
+                   ("table", ["swept key", "values"], rows)]
+    if run.targets is not None and not run.targets.empty:
+        rows = [[t.target if "target" in run.targets else t.model, t.metric, f"{t.target_value:g}",
+                 f"{t.tolerance:g}", "-" if math.isnan(t.simulated_value) else f"{t.simulated_value:.3f}",
+                 f"{t.settings_within}", t.verdict, t.reason, t.scenario_file if isinstance(t.scenario_file, str)
+                 else ""] for t in run.targets.itertuples()]
+        blocks += [("h2", "Targets"),
+                   ("p", "Published figures checked against the simulator (targets.csv). Each best match is written "
+                         "as a stand-alone scenario: `simulate FILE` reruns it."),
+                   ("table", ["target", "metric", "published", "tolerance", "simulated (best)", "settings within",
+                              "verdict", "why", "rerun"], rows)]
+    return blocks
+
+
 def report_blocks(run: RunData, figures: list[ReportFigure]) -> list:
     blocks = [("h1", f"{run.scenario['name']}: edge-cloud training comparison")]
-    blocks += scenario_blocks(run) + results_blocks(run) + split_blocks(run) + [("h2", "Figures")]
+    blocks += scenario_blocks(run) + sweep_blocks(run) + results_blocks(run) + split_blocks(run) + [("h2", "Figures")]
     for number, figure in enumerate(figures, start=1):
         blocks.append(("h3", f"{number}. {figure.title}"))
         blocks.append(("figure", figure) if figure.png is not None else ("note", figure.note))

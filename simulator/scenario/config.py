@@ -2,18 +2,46 @@
 reads and validates them, in one place (README, "Scenario keys", documents every key).
 """
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from ..core.names import METHODS, Method
+from ..core.names import AUTO, HIERARCHICAL, METHODS, SPLIT_LEARNING, Method
 from ..data.provision import Download
 from ..data.specs import DATASETS
 from ..profiling.schema import Profile
 
 
 @dataclass
+class MethodSplits:
+    """`split: {split_learning: A, hierarchical: B}`: each method's own separation point."""
+
+    split_learning: str = AUTO
+    hierarchical: str = AUTO
+
+
+SPLIT_METHODS = (SPLIT_LEARNING, HIERARCHICAL)  # the methods that cut the network
+
+
+@dataclass
 class ModelConfig:
     name: str  # vgg16 | resnet18
-    split: str  # separation point: a block name, e.g. stage2 or layer1_1, or "auto" (split_search)
+    # separation point: a block name (e.g. stage2 or layer1_1) for both methods, "auto" (each
+    # method at its own best point, split_search), or a MethodSplits mapping
+    split: str | MethodSplits
+
+    def split_for(self, method: str) -> str:
+        """The point `method` trains at: a block name or AUTO; "" for full_cloud (no cut)."""
+        if method not in SPLIT_METHODS:
+            return ""
+        return getattr(self.split, method) if isinstance(self.split, MethodSplits) else self.split
+
+    @property
+    def has_auto(self) -> bool:
+        return any(self.split_for(method) == AUTO for method in SPLIT_METHODS)
+
+    def split_text(self) -> str:
+        if isinstance(self.split, MethodSplits):
+            return f"split_learning@{self.split.split_learning}/hierarchical@{self.split.hierarchical}"
+        return self.split
 
 
 @dataclass
@@ -27,15 +55,17 @@ class WorkloadConfig:
 
 @dataclass
 class EdgeConfig:
-    profiles: dict[str, str]  # model name -> profile JSON, measured or derived on the edge device
-    compute: Literal["cpu", "gpu"] = "cpu"  # where the edge trains; gpu needs a cuda profile
+    # model name -> profile JSON, measured or derived on the edge device; or a device name (a
+    # datasheet key such as jetson-nano): profiles/<device>_<model>_<dataset>_b<batch_size>.json
+    profiles: dict[str, str] | str
+    compute: Literal["cpu", "gpu", "auto"] = "auto"  # where the edge trains; gpu needs a cuda profile; auto: the profiles' kind
     name: str = ""  # label for reports; default: the profiles' device name
     memory_mib: float | None = None  # memory the edge can give to training (MiB); null = no limit
 
 
 @dataclass
 class CloudConfig:
-    profiles: dict[str, str]  # model name -> profile JSON of the cloud GPU
+    profiles: dict[str, str] | str  # model name -> profile JSON of the cloud GPU, or a device name (as edge.profiles)
     name: str = ""
 
 
@@ -88,6 +118,22 @@ class SplitSearchConfig:
 
 
 @dataclass
+class TargetConfig:
+    """A published figure to check (README, "Targets"): `metric` of `method`'s rows of
+    results.csv for `model` on `dataset`, at the rates `uplink_mbps` (default: every rate)."""
+
+    model: str
+    dataset: str
+    metric: str  # a numeric column of results.csv, e.g. reduction_vs_split_learning
+    value: float
+    tolerance: float  # reproduced when |simulated - value| <= tolerance
+    uplink_mbps: list[float] = field(default_factory=list)
+    method: Method = "hierarchical"
+    source: str = ""  # where the figure is published
+    name: str = ""  # default: <model>_<dataset>_<metric>
+
+
+@dataclass
 class Scenario:
     workload: WorkloadConfig
     edge: EdgeConfig
@@ -101,8 +147,12 @@ class Scenario:
     name: str = ""  # default: the file name without .yaml
     output_dir: str = ""  # default: reports/<name>
     description: str = ""
+    # dotted scenario key -> values: the scenario is run at every combination (README, "Sweeps")
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    targets: list[TargetConfig] = field(default_factory=list)
     # Filled by load_scenario, not YAML keys:
     path: str = field(default="", init=False)
+    data: dict = field(default_factory=dict, init=False)  # the file's data as read, for the sweep's settings
     edge_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
     cloud_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
 
@@ -121,7 +171,7 @@ class Scenario:
         return uplink_mbps * self.network.downlink_ratio
 
     def summary(self) -> str:
-        models = ", ".join(f"{m.name}@{m.split}" for m in self.workload.models)
+        models = ", ".join(f"{m.name}@{m.split_text()}" for m in self.workload.models)
         return (f"{models} on {self.workload.dataset}, {len(self.methods)} methods x "
                 f"{len(self.network.uplink_mbps)} uplink rates, {self.workload.epochs} epochs of "
                 f"{self.batches_per_epoch} batches")

@@ -60,6 +60,11 @@ MAX_MTU_BYTES = Limit(2**32, " bytes", "an IPv6 jumbogram, the largest packet an
 MAX_UPLINK_BUFFER_BATCHES = Limit(10_000, " batches", "the edge would hold 10,000 batches of activations; "
                                   "the fast forward simulates that many event by event first")
 
+# ---- sweeps ---------------------------------------------------------------------------------
+MAX_SWEEP_VALUES = Limit(1_000, " values", "each value multiplies the settings; 1,000 draw a smooth curve")
+# settings x models x uplink rates x methods: about 3 ms each here, plus the split search per setting
+MAX_SWEEP_RUNS = Limit(1_000_000, " runs", "about an hour of simulation here; sweep fewer keys or values")
+
 # ---- accuracy (real training) ----------------------------------------------------------------
 MAX_ACCURACY_EPOCHS = Limit(1_000, " epochs", "real training; published schedules for these datasets are "
                             "at most a few hundred epochs")

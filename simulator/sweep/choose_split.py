@@ -1,10 +1,12 @@
 """Choosing the separation point (README, "Choosing the separation point").
 
-For one model, every separation point p and every uplink rate r:
+For one model, one method that cuts the network (hierarchical training or split learning),
+every separation point p and every uplink rate r:
 
-    time(p, r)    hierarchical training time, closed form (`sim.analytic`), no jitter or loss
-    memory(p)     peak edge memory of hierarchical training (`memory.edge_memory`)
-    drop(p)       full-cloud final accuracy - hierarchical final accuracy at p (real training)
+    time(p, r)    the method's training time, closed form (`costmodel.analytic`), no jitter or loss
+    memory(p)     the method's peak edge memory (`memory.edge_memory`)
+    drop(p)       full-cloud final accuracy - the method's final accuracy at p (real training;
+                  0 for split learning over fp32, which computes what full-cloud computes)
 
 The choice at rate r is the fastest point with memory(p) <= edge.memory_mib and
 drop(p) <= split_search.max_accuracy_drop; ties go to the smaller memory, then the earlier
@@ -72,7 +74,9 @@ def choose(candidates: list[Candidate], rate: float, budget_bytes: float, drop: 
             parts.append(f"faster {', '.join(too_big)} over the memory budget")
         if rejected:
             parts.append(f"faster {', '.join(rejected)} accuracy points (over {100 * max_drop:.1f})")
-        if loss is None:
+        if getattr(drop, "exact", False):
+            parts.append("accuracy full-cloud's (fp32 codec: the same computation)")
+        elif loss is None:
             parts.append("accuracy not checked")
         else:
             parts.append(f"accuracy {100 * abs(loss):.1f} points {'below' if loss >= 0 else 'above'} full-cloud")
@@ -90,17 +94,19 @@ class NoFeasiblePoint(Exception):
     """No separation point meets the limit named by `args[0]` ("memory" or "accuracy")."""
 
 
-def memory_error(file: str, model: str, budget_mib: float, candidates: list[Candidate], mib: float) -> UserError:
+def memory_error(file: str, model: str, method: str, budget_mib: float, candidates: list[Candidate],
+                 mib: float) -> UserError:
     lightest = min(candidates, key=lambda c: c.memory_bytes)
-    return UserError(f"{file}: edge.memory_mib {budget_mib:g} is too small to train {model} at any separation "
-                     f"point; the smallest feasible budget is {lightest.memory_bytes / mib:.1f} MiB "
-                     f"(hierarchical training split after {lightest.split})")
+    return UserError(f"{file}: edge.memory_mib {budget_mib:g} is too small to train {model} by {method} at any "
+                     f"separation point; the smallest feasible budget is {lightest.memory_bytes / mib:.1f} MiB "
+                     f"(split after {lightest.split})")
 
 
-def accuracy_error(file: str, model: str, max_drop: float, candidates: list[Candidate], budget_bytes: float,
-                   drop: AccuracyDrop) -> UserError:
+def accuracy_error(file: str, model: str, method: str, max_drop: float, candidates: list[Candidate],
+                   budget_bytes: float, drop: AccuracyDrop) -> UserError:
     fits = [c for c in candidates if c.memory_bytes <= budget_bytes]
     best = min(fits, key=lambda c: drop(c.split))
     return UserError(f"{file}: split_search.max_accuracy_drop {max_drop:g}: no separation point of {model} that fits "
-                     f"in memory stays within it; the smallest drop is {drop(best.split):.4f} (at {best.split}), "
+                     f"in memory stays within it for {method}; the smallest drop is {drop(best.split):.4f} "
+                     f"(at {best.split}), "
                      f"so the smallest feasible max_accuracy_drop is {drop(best.split):.4f}")

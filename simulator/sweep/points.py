@@ -21,16 +21,17 @@ class SweepPoint:
     uplink_mbps: float
 
 
-def sweep_points(scenario: Scenario, split_of: Callable[[str, float], str] | None = None) -> list[SweepPoint]:
-    """Every model x uplink rate x method, at the point `split_of(model, rate)` gives (default:
-    the scenario's fixed splits)."""
-    split_of = split_of or (lambda model, _rate: fixed_split(scenario, model))
-    return [SweepPoint(m.name, split_of(m.name, rate), method, rate)
+def sweep_points(scenario: Scenario, split_of: Callable[[str, str, float], str] | None = None) -> list[SweepPoint]:
+    """Every model x uplink rate x method, at the point `split_of(model, method, rate)` gives
+    (default: the scenario's fixed splits)."""
+    split_of = split_of or (lambda model, method, _rate: fixed_split(scenario, model, method))
+    return [SweepPoint(m.name, split_of(m.name, method, rate), method, rate)
             for m in scenario.workload.models for rate in scenario.network.uplink_mbps for method in scenario.methods]
 
 
-def fixed_split(scenario: Scenario, model: str) -> str:
-    split = next(m.split for m in scenario.workload.models if m.name == model)
+def fixed_split(scenario: Scenario, model: str, method: str) -> str:
+    """`method`'s fixed point for `model` ("" for full_cloud)."""
+    split = next(m for m in scenario.workload.models if m.name == model).split_for(method)
     if split == AUTO:
         raise ValueError(f"{model} has split: auto; choose its points first (sweep.split_table.search_splits)")
     return split
@@ -48,8 +49,9 @@ def link(scenario: Scenario, rate_mbps: float) -> LinkSpec:
 
 
 def run_spec(scenario: Scenario, point: SweepPoint, index: int) -> RunSpec:
-    costs = batch_costs(scenario.edge_profiles[point.model], scenario.cloud_profiles[point.model], point.split,
-                        scenario.network.codec)
+    edge = scenario.edge_profiles[point.model]
+    cut = point.split or edge.layer_names[0]  # full_cloud's costs do not depend on the cut
+    costs = batch_costs(edge, scenario.cloud_profiles[point.model], cut, scenario.network.codec)
     return RunSpec(method=point.method, costs=costs, uplink=link(scenario, point.uplink_mbps),
                    downlink=link(scenario, scenario.downlink_mbps(point.uplink_mbps)),
                    batches_per_epoch=scenario.batches_per_epoch, epochs=scenario.workload.epochs,

@@ -1,23 +1,33 @@
 """Run a scenario: every model x method x uplink rate through the DES, then write
 `<output_dir>/results.csv` whole and print a summary table.
 """
+import json
 import math
 import time
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
 from ..core.files import atomic_write_text, check_writable
-from ..core.names import AUTO
+from ..core.names import HIERARCHICAL, SPLIT_LEARNING
 from ..core.progress import progress_bar
 from ..core.text import duration_text, reduction_text
 from ..scenario.config import Scenario
+from ..scenario.grid import Setting, settings, value_text
 from ..scenario.load import load_scenario
 from ..sim.engine import simulate
 from ..sim.run import RunResult
-from ..training.runs import RowKey, TrainingResult, TrainingResults, proxy_note, scenario_accuracy
+from ..training.runs import (
+    RowKey,
+    TrainingResult,
+    TrainingResults,
+    proxy_note,
+    scenario_accuracy,
+)
 from .outputs import RUN_FILES, scenario_summary, write_run_outputs
 from .points import SweepPoint, run_spec, sweep_points
 from .split_table import SplitSearch, search_splits
+from .targets import match_targets, target_files, targets_text, write_targets
 
 RESULT_COLUMNS = [
     "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "downlink_mbps", "latency_ms",
@@ -59,14 +69,17 @@ def add_reductions(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def simulate_scenario(scenario: Scenario, progress: bool = True,
-                      search: SplitSearch | None = None) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
-    if search is None and any(m.split == AUTO for m in scenario.workload.models):
+def simulate_scenario(scenario: Scenario, progress: bool = True, search: SplitSearch | None = None,
+                      trace: bool = True) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
+    """Every run of the scenario through the DES; `trace` False keeps no event trace (a sweep
+    keeps the first setting's only)."""
+    if search is None and any(m.has_auto for m in scenario.workload.models):
         search = search_splits(scenario, training=None)  # accuracy unchecked
     points = sweep_points(scenario, search.split_of if search is not None else None)
     results, rows = {}, []
     for index, point in enumerate(progress_bar(points, desc=f"simulate {scenario.name}", unit="run", enabled=progress)):
-        results[point] = result = simulate(run_spec(scenario, point, index))
+        spec = run_spec(scenario, point, index)
+        results[point] = result = simulate(spec if trace else replace(spec, trace_batches=0))
         rows.append(result_row(scenario, point, result))
     table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)  # accuracy: empty until trained
     return table, results
@@ -132,44 +145,128 @@ def accuracy_summary(table: pd.DataFrame) -> str:
     return out.to_string()
 
 
+@dataclass
+class SettingRun:
+    """What one setting of a scenario gave: its results and split tables (with the setting's
+    columns), its runs, and the accuracy of its rows where trained."""
+
+    setting: Setting
+    table: pd.DataFrame
+    search: SplitSearch
+    results: dict[SweepPoint, RunResult]
+    accuracy: dict[RowKey, TrainingResult]
+
+
+def run_setting(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
+    scenario = setting.scenario
+    training = trainers.of(scenario)
+    has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
+    search = search_splits(scenario, training, confirm=not has_hierarchical)
+    table, results = simulate_scenario(scenario, progress, search, trace)
+    if has_hierarchical:
+        confirm_chosen(search, table)
+    accuracy = {}
+    if training is not None:
+        accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
+        add_accuracy(table, scenario, accuracy)
+    return SettingRun(setting, table, search, results, accuracy)
+
+
+class Trainers:
+    """One TrainingResults per distinct training data (a sweep may change the dataset or the
+    accuracy settings); None where training is off."""
+
+    def __init__(self, train: bool, progress: bool):
+        self.train, self.progress, self.pool = train, progress, {}
+
+    def of(self, scenario: Scenario) -> TrainingResults | None:
+        if not (self.train and scenario.accuracy.enabled):
+            return None
+        key = json.dumps([asdict(scenario.accuracy), scenario.workload.dataset, scenario.seed], sort_keys=True)
+        if key not in self.pool:
+            self.pool[key] = TrainingResults(scenario, self.progress)
+        return self.pool[key]
+
+
+def with_setting(table: pd.DataFrame, setting: Setting, swept: bool) -> pd.DataFrame:
+    """`table` with the setting's index and one column per swept key after `scenario` (none
+    without a sweep, so such runs write the columns they always did)."""
+    if not swept:
+        return table
+    columns = {"setting": setting.index, **{key: value_text(v) for key, v in setting.values.items()}}
+    front = [c for c in table.columns if c in ("scenario",)]
+    out = table.assign(**columns)
+    return out[front + list(columns) + [c for c in table.columns if c not in front]]
+
+
 def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.DataFrame:
     scenario = load_scenario(path)
     folder = scenario.output_dir
     csv_path, training_path, split_path = f"{folder}/results.csv", f"{folder}/training.csv", f"{folder}/split_points.csv"
     from ..report import REPORT_FILES
 
-    for name in RUN_FILES + REPORT_FILES:  # fail before long work, and before any file is written
+    for name in (*RUN_FILES, *REPORT_FILES, *target_files(scenario)):  # fail before long work and before writing
         check_writable(f"{folder}/{name}")
     started = time.perf_counter()
-    train = train and scenario.accuracy.enabled
-    training = TrainingResults(scenario, progress) if train else None
-    has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
-    search = search_splits(scenario, training, confirm=not has_hierarchical)
-    table, results = simulate_scenario(scenario, progress, search)
-    if has_hierarchical:
-        confirm_chosen(search, table)
-    if train:
-        accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
-        add_accuracy(table, scenario, accuracy)
-    print(f"\n{scenario.name}: {scenario.summary()}")
+    grid = settings(scenario)
+    swept = bool(scenario.sweep)
+    trainers = Trainers(train, progress)
+    runs = [run_setting(setting, trainers, progress and not swept, trace=setting.index == 0)
+            for setting in progress_bar(grid, desc=f"sweep {scenario.name}", unit="setting",
+                                        enabled=progress and swept)]
+    first = runs[0]
+    table = pd.concat([with_setting(r.table, r.setting, swept) for r in runs], ignore_index=True)
+    split_table = pd.concat([with_setting(r.search.table, r.setting, swept) for r in runs], ignore_index=True)
+    trained = any(r.accuracy for r in runs)
+    base = first.setting.scenario
+    print(f"\n{scenario.name}: {base.summary()}")
+    if swept:
+        print(f"sweep: {len(grid):,} settings of {', '.join(scenario.sweep)}; below, the first "
+              f"({first.setting.label()})")
     print("training time (simulated); hier vs X: hierarchical's time reduction (+29% = 29% less time)\n")
-    print(summary_table(table))
-    if any(m.split == AUTO for m in scenario.workload.models):
-        print(f"\nseparation points chosen (split: auto):\n\n{choices_text(search)}")
-    if train:
-        note = proxy_note(scenario)
+    print(summary_table(first.table))
+    if any(m.has_auto for m in base.workload.models):
+        print(f"\nseparation points chosen (split: auto):\n\n{choices_text(first.search, base.methods)}")
+    if swept:
+        print(f"\nhierarchical's reduction over the {len(grid):,} settings (min / median / max):\n")
+        print(sweep_summary(table))
+    if trained:
+        note = proxy_note(base)
         print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
-        print(accuracy_summary(table))
-        atomic_write_text(training_path, training_table(accuracy).to_csv(index=False, float_format="%.10g"))
-    write_run_outputs(folder, results, scenario_summary(scenario, train))
-    atomic_write_text(split_path, search.table.to_csv(index=False, float_format="%.10g"))
+        print(accuracy_summary(first.table))
+        runs_table = pd.concat([training_table(r.accuracy) for r in runs]).drop_duplicates(["model", "method", "split", "epoch"])
+        atomic_write_text(training_path, runs_table.to_csv(index=False, float_format="%.10g"))
+    summary = scenario_summary(base, trained)
+    if swept:
+        summary["sweep"] = {"keys": list(scenario.sweep), "values": scenario.sweep, "settings": len(grid),
+                            "traced_setting": first.setting.values}
+    targets = match_targets(scenario, grid, table) if scenario.targets else None
+    write_run_outputs(folder, first.results, summary)
+    atomic_write_text(split_path, split_table.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
-    written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if train else "")
+    written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if trained else "")
+    if targets is not None:
+        written += ", " + write_targets(scenario, grid, targets)
+        print(f"\ntargets (published figures against the simulator):\n\n{targets_text(targets)}")
     print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
     from ..report import write_report, written_text
 
     print(f"wrote the report: {written_text(write_report(folder))}")
     return table
+
+
+def sweep_summary(table: pd.DataFrame) -> str:
+    """Per model and rate: hierarchical's reduction against each baseline over the settings."""
+    hier = table[table.method == "hierarchical"]
+    out = {}
+    for baseline in ("split_learning", "full_cloud"):
+        column = f"reduction_vs_{baseline}"
+        if hier[column].notna().any():
+            stats = hier.groupby(["model", "uplink_mbps"], sort=False)[column]
+            out[f"vs {baseline}"] = [f"{reduction_text(lo)} / {reduction_text(mid)} / {reduction_text(hi)}"
+                                     for lo, mid, hi in zip(stats.min(), stats.median(), stats.max())]
+            index = stats.min().index
+    return pd.DataFrame(out, index=index).to_string() if out else "(no baseline in methods)"
 
 
 def confirm_chosen(search: SplitSearch, table: pd.DataFrame) -> None:
@@ -180,8 +277,18 @@ def confirm_chosen(search: SplitSearch, table: pd.DataFrame) -> None:
     search.table.loc[chosen, "des_time_s"] = [simulated.get(key, math.nan) for key in keys]
 
 
-def choices_text(search: SplitSearch) -> str:
-    """One line per model and rate: the chosen point, its edge memory and the reason."""
-    chosen = search.table[search.table.chosen.astype(bool)]
-    return "\n".join(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  {row.split:<9} {row.edge_memory_mib:7.1f} MiB  "
-                     f"{row.reason}" for row in chosen.itertuples())
+def choices_text(search: SplitSearch, methods: list[str]) -> str:
+    """One line per model, rate and method that cuts the network: the chosen point, its edge
+    memory and the reason."""
+    table = search.table
+    lines = []
+    for row in table[table.chosen.astype(bool)].itertuples():
+        if HIERARCHICAL in methods:
+            lines.append(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  hierarchical    {row.split:<9} "
+                         f"{row.edge_memory_mib:7.1f} MiB  {row.reason}")
+        if SPLIT_LEARNING in methods:
+            own = table[(table.model == row.model) & (table.uplink_mbps == row.uplink_mbps)
+                        & table.split_learning_chosen.astype(bool)].iloc[0]
+            lines.append(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  split_learning  {own.split:<9} "
+                         f"{own.split_learning_edge_memory_mib:7.1f} MiB  {own.split_learning_reason}")
+    return "\n".join(lines)

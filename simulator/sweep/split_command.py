@@ -53,7 +53,7 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
           f"accuracy: {accuracy}")
     for model in dict.fromkeys(search.table.model):
         print(f"\n{model}\n{points_text(search.table, model)}")
-    print(f"\nchosen points:\n{choices_text(search)}")
+    print(f"\nchosen points:\n{choices_text(search, scenario.methods)}")
     chosen = search.table[search.table.chosen.astype(bool)]
     error = (chosen.des_time_s / chosen.hierarchical_time_s - 1).abs().max()
     print(f"\nDES check of the chosen points: largest |DES - closed form| / closed form = {error:.2e}")

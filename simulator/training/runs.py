@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from ..core.files import atomic_write_text
-from ..core.names import AUTO
 from ..core.progress import progress_bar
 from ..models import build_model
 from ..models.device import resolve_device
@@ -265,10 +264,9 @@ class TrainingResults:
 
 def fixed_rows(scenario) -> list[RowKey]:
     """The result rows of a scenario whose models all have a fixed separation point."""
-    if any(m.split == AUTO for m in scenario.workload.models):
+    if any(m.has_auto for m in scenario.workload.models):
         raise ValueError("a model has split: auto; pass the rows of its chosen points")
-    return [(m.name, method, "" if method == "full_cloud" else m.split)
-            for m in scenario.workload.models for method in scenario.methods]
+    return [(m.name, method, m.split_for(method)) for m in scenario.workload.models for method in scenario.methods]
 
 
 def scenario_accuracy(scenario, rows: list[RowKey] | None = None, progress: bool = True,

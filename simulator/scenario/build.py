@@ -1,0 +1,294 @@
+"""Building a scenario from a file's data: type it (`config`), check every value against its
+limit (`limits`), and load and check every profile it names (`load` reads the file and adds
+the sweep and target checks of `grid`). Errors are one line naming the file and
+the key (README, "Scenario keys").
+"""
+import functools
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import UserError
+from ..core.names import AUTO, METHODS
+from ..core.typed import build_dataclass, key_text, shown
+from ..core.wire import CODECS
+from ..data.specs import DATASETS
+from ..models import MODELS, build_model
+from ..profiling.schema import Profile
+from .config import SPLIT_METHODS, MethodSplits, Scenario
+from .limits import (
+    MAX_ACCURACY_EPOCHS,
+    MAX_ACCURACY_WIDTH,
+    MAX_BATCH_SIZE,
+    MAX_DELAY_MS,
+    MAX_EPOCH_ROWS,
+    MAX_EPOCHS,
+    MAX_EVENT_BATCHES,
+    MAX_MTU_BYTES,
+    MAX_RATE_MBPS,
+    MAX_TRAIN_SAMPLES,
+    MAX_UPLINK_BUFFER_BATCHES,
+    MAX_UPLINK_RATES,
+    MIN_RATE_MBPS,
+)
+
+
+def scenario_from_data(data: Any, file: str) -> Scenario:
+    """The scenario of the YAML data `data` read from `file`, type-checked and validated, with
+    its profiles loaded (the sweep and targets are not checked here)."""
+    scenario: Scenario = build_dataclass(Scenario, data, file)
+    scenario.path, scenario.data = file, data
+    scenario.name = scenario.name or Path(file).stem
+    scenario.output_dir = scenario.output_dir or str(Path("reports") / scenario.name)
+    check_values(scenario, file)
+    scenario.edge_profiles, scenario.cloud_profiles = load_profiles(scenario, file)
+    return scenario
+
+
+def positive(file: str, key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise UserError(f"{file}: {key} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def check_values(s: Scenario, file: str) -> None:
+    """Every value in range (limits.py), before any profile is read."""
+    check_workload(s, file)
+    check_network(s, file)
+    check_accuracy(s, file)
+    if s.edge.memory_mib is not None:
+        positive(file, "edge.memory_mib", s.edge.memory_mib)
+    if not 0 <= s.split_search.max_accuracy_drop < 1:
+        raise UserError(f"{file}: split_search.max_accuracy_drop must be in [0, 1) (a fraction: 0.02 = 2 points), "
+                        f"got {s.split_search.max_accuracy_drop}")
+    positive(file, "seed", s.seed, allow_zero=True)
+    check_output_dir(s.output_dir, file)
+    if not s.methods:
+        raise UserError(f"{file}: methods is empty; valid: {', '.join(METHODS)}")
+    if len(set(s.methods)) != len(s.methods):
+        raise UserError(f"{file}: methods lists a method twice")
+    runs = len(s.workload.models) * len(s.network.uplink_mbps) * len(s.methods)
+    MAX_EPOCH_ROWS.check(file, f"workload.epochs {s.workload.epochs:,} x {runs:,} runs (models x network.uplink_mbps "
+                         "x methods) =", s.workload.epochs * runs)
+    if s.network.jitter_ms > 0 or s.network.loss_rate > 0:
+        batches = s.workload.epochs * s.batches_per_epoch
+        MAX_EVENT_BATCHES.check(file, f"workload.epochs {s.workload.epochs:,} x {s.batches_per_epoch:,} batches per "
+                                "epoch (network.jitter_ms or loss_rate > 0) =", batches)
+
+
+def check_output_dir(output_dir: str, file: str) -> None:
+    """output_dir is a folder or can become one (nothing on its path is a file); read-only, so
+    `validate` writes nothing. Whether the folder is writable is checked when a run starts."""
+    node = Path(output_dir)
+    try:
+        while not node.exists():
+            node = node.parent
+        if not node.is_dir():
+            raise UserError(f"{file}: output_dir {shown(output_dir)} cannot be a folder: {node} is a file")
+    except OSError as exc:  # a name too long for the file system
+        raise UserError(f"{file}: output_dir {shown(output_dir)}: {exc.strerror}") from None
+
+
+def check_workload(s: Scenario, file: str) -> None:
+    w = s.workload
+    if w.dataset not in DATASETS:
+        raise UserError(f"{file}: workload.dataset {w.dataset!r} is not valid; valid: {', '.join(DATASETS)}")
+    if not w.models:
+        raise UserError(f"{file}: workload.models is empty; list at least one model")
+    seen = set()
+    for i, model in enumerate(w.models):
+        if model.name not in MODELS:
+            raise UserError(f"{file}: workload.models[{i}].name {shown(model.name)} is not valid; valid: "
+                            f"{', '.join(MODELS)}")
+        if model.name in seen:
+            raise UserError(f"{file}: workload.models[{i}].name {model.name!r} is listed twice")
+        seen.add(model.name)
+        points = model_blocks(model.name, w.dataset)[1]
+        for method in SPLIT_METHODS:
+            split = model.split_for(method)
+            key = f"workload.models[{i}].split" + (f".{method}" if isinstance(model.split, MethodSplits) else "")
+            if split != AUTO and split not in points:
+                raise UserError(f"{file}: {key} {shown(split)} is not a separation point of {model.name}; valid: "
+                                f"{AUTO}, {', '.join(points)}")
+    positive(file, "workload.batch_size", w.batch_size)
+    MAX_BATCH_SIZE.check(file, "workload.batch_size", w.batch_size)
+    positive(file, "workload.epochs", w.epochs)
+    MAX_EPOCHS.check(file, "workload.epochs", w.epochs)
+    if w.train_samples is not None:
+        positive(file, "workload.train_samples", w.train_samples)
+        MAX_TRAIN_SAMPLES.check(file, "workload.train_samples", w.train_samples)
+
+
+def check_network(s: Scenario, file: str) -> None:
+    n = s.network
+    if not n.uplink_mbps:
+        raise UserError(f"{file}: network.uplink_mbps is empty; give at least one bit rate in Mbit/s")
+    MAX_UPLINK_RATES.check(file, "the number of network.uplink_mbps rates", len(n.uplink_mbps))
+    positive(file, "network.downlink_ratio", n.downlink_ratio)
+    seen = set()
+    for i, rate in enumerate(n.uplink_mbps):
+        check_rate(file, f"network.uplink_mbps[{i}]", rate)
+        if rate in seen:
+            raise UserError(f"{file}: network.uplink_mbps[{i}] {rate:g} is listed twice")
+        seen.add(rate)
+        if n.downlink_mbps is None:  # downlink = ratio x uplink must be a rate too
+            check_rate(file, f"network.downlink_ratio {n.downlink_ratio:g} x network.uplink_mbps[{i}] {rate:g} =",
+                       rate * n.downlink_ratio)
+    if n.downlink_mbps is not None:
+        check_rate(file, "network.downlink_mbps", n.downlink_mbps)
+    for key in ("latency_ms", "jitter_ms", "retransmit_timeout_ms"):
+        positive(file, f"network.{key}", getattr(n, key), allow_zero=True)
+        MAX_DELAY_MS.check(file, f"network.{key}", getattr(n, key))
+    positive(file, "network.mtu_bytes", n.mtu_bytes)
+    MAX_MTU_BYTES.check(file, "network.mtu_bytes", n.mtu_bytes)
+    positive(file, "network.uplink_buffer_batches", n.uplink_buffer_batches)
+    MAX_UPLINK_BUFFER_BATCHES.check(file, "network.uplink_buffer_batches", n.uplink_buffer_batches)
+    if not 0 <= n.loss_rate < 1:
+        raise UserError(f"{file}: network.loss_rate must be in [0, 1), got {n.loss_rate}")
+    assert n.codec in CODECS
+
+
+def check_rate(file: str, key: str, rate_mbps: float) -> None:
+    positive(file, key, rate_mbps)
+    MIN_RATE_MBPS.check(file, key, rate_mbps)
+    MAX_RATE_MBPS.check(file, key, rate_mbps)
+
+
+def check_accuracy(s: Scenario, file: str) -> None:
+    a = s.accuracy
+    if a.dataset is not None and a.dataset not in DATASETS:
+        raise UserError(f"{file}: accuracy.dataset {shown(a.dataset)} is not valid; valid: {', '.join(DATASETS)}")
+    dataset = DATASETS.get(a.dataset or s.workload.dataset)
+    positive(file, "accuracy.width", a.width)
+    MAX_ACCURACY_WIDTH.check(file, "accuracy.width", a.width)
+    positive(file, "accuracy.epochs", a.epochs)
+    MAX_ACCURACY_EPOCHS.check(file, "accuracy.epochs", a.epochs)
+    positive(file, "accuracy.lr", a.lr)
+    positive(file, "accuracy.momentum", a.momentum, allow_zero=True)
+    positive(file, "accuracy.weight_decay", a.weight_decay, allow_zero=True)
+    if a.seed is not None:
+        positive(file, "accuracy.seed", a.seed, allow_zero=True)
+    if a.batch_size is not None:
+        positive(file, "accuracy.batch_size", a.batch_size)
+        MAX_BATCH_SIZE.check(file, "accuracy.batch_size", a.batch_size)
+    for key, size in (("train_subset", dataset.train_samples), ("test_subset", dataset.test_samples)):
+        value = getattr(a, key)
+        if value is not None:
+            positive(file, f"accuracy.{key}", value)
+            if value > size:
+                raise UserError(f"{file}: accuracy.{key} {value:,} is more than {dataset.name} has ({size:,}); "
+                                f"null takes them all")
+
+
+@functools.cache
+def model_blocks(model: str, dataset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(block names, separation points) of `model` for `dataset`; they do not depend on the width."""
+    net = build_model(model, dataset, width=0.0625)
+    return tuple(net.block_names), tuple(net.split_points)
+
+
+def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str, Profile]]:
+    """Load every profile and check it matches the workload (model, dataset, batch size, blocks,
+    early exits, device kind)."""
+    base = Path(file).resolve().parent
+    loaded: list[dict[str, Profile]] = []
+    for side, config in (("edge", s.edge), ("cloud", s.cloud)):
+        if isinstance(config.profiles, str):
+            config.profiles = device_profiles(s, side, config.profiles, base, file)
+        profiles = {}
+        for model in s.workload.models:
+            key = f"{side}.profiles.{model.name}"
+            if model.name not in config.profiles:
+                raise UserError(f"{file}: missing key {key} (profile JSON for {model.name} on the {side} device)")
+            try:
+                profiles[model.name] = profile = load_profile(resolve_path(config.profiles[model.name], base))
+            except UserError as exc:
+                raise UserError(f"{file}: {key}: {exc}") from None
+            expected = {"model": model.name, "dataset": s.workload.dataset, "batch_size": s.workload.batch_size}
+            for attr, want in expected.items():
+                if getattr(profile, attr) != want:
+                    raise UserError(f"{file}: {key}: profile is for {attr} {shown(getattr(profile, attr))}, the "
+                                    f"workload needs {want!r} (profile another, or derive one)")
+            blocks, points = model_blocks(model.name, s.workload.dataset)
+            if tuple(profile.layer_names) != blocks:
+                raise UserError(f"{file}: {key}: profile has the blocks {shown(profile.layer_names)}, but "
+                                f"{model.name} has {', '.join(blocks)} (profile it again)")
+            exits = [head.after for head in profile.exits]
+            if side == "edge" and tuple(exits) != points:
+                raise UserError(f"{file}: {key}: profile has early exits after {shown(exits)}, but {model.name} has "
+                                f"one after each of {', '.join(points)} (profile it again)")
+        loaded.append(profiles)
+        extra = [name for name in config.profiles if name not in {m.name for m in s.workload.models}]
+        if extra:
+            raise UserError(f"{file}: {side}.profiles.{key_text(extra[0])}: no such model in workload.models")
+    kinds = sorted({profile.device.kind for profile in loaded[0].values()})
+    if s.edge.compute == "auto":
+        if len(kinds) > 1:
+            raise UserError(f"{file}: edge.profiles mixes {' and '.join(kinds)} profiles; edge.compute auto needs one "
+                            "kind (give profiles of one device)")
+        s.edge.compute = "gpu" if kinds == ["cuda"] else "cpu"
+    want_kind = "cuda" if s.edge.compute == "gpu" else "cpu"
+    for name, profile in loaded[0].items():
+        if profile.device.kind != want_kind:
+            raise UserError(f"{file}: edge.profiles.{name}: a {profile.device.kind} profile, but edge.compute is "
+                            f"{s.edge.compute!r} (needs a {want_kind} profile)")
+    return loaded[0], loaded[1]
+
+
+PROFILE_FOLDER = "profiles"
+
+
+def profile_file(device: str, model: str, dataset: str, batch_size: int) -> str:
+    """The shipped name of a device's profile: profiles/<device>_<model>_<dataset>_b<batch>.json."""
+    return f"{PROFILE_FOLDER}/{device}_{model}_{dataset}_b{batch_size}.json"
+
+
+def device_profiles(s: Scenario, side: str, device: str, base: Path, file: str) -> dict[str, str]:
+    """`<side>.profiles: DEVICE`: each model's profile file of that device for the workload."""
+    w = s.workload
+    if not device or "/" in device or "\\" in device or device.endswith(".json"):
+        raise UserError(f"{file}: {side}.profiles {shown(device)} is not a device name; give a device such as "
+                        f"jetson-nano, or a mapping of model name to profile JSON")
+    paths = {}
+    for model in w.models:
+        name = profile_file(device, model.name, w.dataset, w.batch_size)
+        if not exists(resolve_path(name, base)):
+            folder = resolve_path(PROFILE_FOLDER, base)
+            have = sorted(p.name.split(f"_{model.name}_")[0]
+                          for p in folder.glob(f"*_{model.name}_{w.dataset}_b{w.batch_size}.json")) if folder.is_dir() else []
+            raise UserError(f"{file}: {side}.profiles {device!r}: no profile {name} ({model.name} on {w.dataset} at "
+                            f"batch {w.batch_size}); devices with one: {', '.join(have) or 'none'} (or derive it: "
+                            f"simulate profile --derive {device} --from MEASURED.json --batch-size {w.batch_size})")
+        paths[model.name] = name
+    return paths
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_profile(path: str, mtime_ns: int, size: int) -> Profile:
+    return Profile.load(path)
+
+
+def load_profile(path: Path) -> Profile:
+    """Profile.load, once per file version: a sweep loads the same files for many settings."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return Profile.load(path)  # reports the missing or unreadable file
+    return _cached_profile(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def resolve_path(value: str, base: Path) -> Path:
+    """A profile path as written, else relative to the scenario's folder, else to its parent."""
+    path = Path(value)
+    if path.is_absolute() or exists(path):
+        return path
+    for root in (base, base.parent):
+        if exists(root / path):
+            return root / path
+    return path
+
+
+def exists(path: Path) -> bool:
+    """Path.exists, with a name too long for the file system counting as absent (read_text reports it)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
