@@ -239,10 +239,12 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
+    from .scenario.grid import settings
     from .scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)
-    print(f"{args.scenario}: valid ({scenario.summary()})")
+    swept = f"; sweep: {len(settings(scenario)):,} settings, each valid" if scenario.sweep else ""
+    print(f"{args.scenario}: valid ({scenario.summary()}{swept})")
 
 
 def main(argv: list[str] | None = None) -> int:

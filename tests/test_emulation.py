@@ -13,7 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, assert_user_error, needs_fashion_mnist, run_process, write_scenario
+from conftest import (
+    ROOT,
+    assert_user_error,
+    needs_fashion_mnist,
+    run_process,
+    write_scenario,
+)
 
 from simulator.core.names import METHODS
 from simulator.costmodel.costs import batch_costs, uplink_payload_bytes
@@ -30,7 +36,11 @@ from simulator.emulation.hosts import host_identity
 from simulator.emulation.launcher import emulate
 from simulator.emulation.pacing import PacedLink
 from simulator.emulation.part_steps import CLOUD_STEPS, EDGE_STEPS, WAITING, Repeats
-from simulator.emulation.payloads import decode_with_labels, encode_raw, encode_with_labels
+from simulator.emulation.payloads import (
+    decode_with_labels,
+    encode_raw,
+    encode_with_labels,
+)
 from simulator.emulation.plan import at_rates, plan_runs
 from simulator.emulation.prediction import predict, wake_ms
 from simulator.emulation.processes import free_port
@@ -241,7 +251,7 @@ def test_split_auto_emulates_each_rate_at_the_fastest_point():
     chosen = {}
     for rate in rates:
         for method in ("hierarchical", "split_learning"):  # each at its own point; full_cloud runs at hierarchical's
-            times = {p: simulate(run_spec(at, SweepPoint("vgg16", p, method, rate), 0)).total_time_s for p in points}
+            times = {p: simulate(run_spec(at, SweepPoint("vgg16", p, method, rate))).total_time_s for p in points}
             used = {r.request.method: r for r in runs if r.request.uplink_mbps == rate}
             split_point = used[method].request.split
             assert times[split_point] <= min(times.values()) * (1 + 1e-9), (rate, method, split_point, times)

@@ -11,7 +11,11 @@ from simulator.costmodel.memory import MIB, edge_memory
 from simulator.models import build_model
 from simulator.models.split import split
 from simulator.profiling.measure import measure_profile
-from simulator.profiling.memory_probe import SavedTensorMeter, allocation_rise_bytes, measure_edge_training_peak_bytes
+from simulator.profiling.memory_probe import (
+    SavedTensorMeter,
+    allocation_rise_bytes,
+    measure_edge_training_peak_bytes,
+)
 from simulator.profiling.schema import Profile
 
 

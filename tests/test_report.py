@@ -23,7 +23,11 @@ from simulator.models import build_model
 from simulator.report import crossovers, load_run
 from simulator.report.accuracy_figure import fig_time_to_accuracy, simulated_epoch
 from simulator.report.data import RunData
-from simulator.report.runtime_figures import fig_bytes, fig_reduction, fig_time_vs_bitrate
+from simulator.report.runtime_figures import (
+    fig_bytes,
+    fig_reduction,
+    fig_time_vs_bitrate,
+)
 from simulator.report.split_figure import fig_split
 from simulator.report.trace_figures import fig_backlog, fig_timeline
 

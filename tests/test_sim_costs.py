@@ -4,7 +4,13 @@ import dataclasses
 import pytest
 from hand_profiles import tiny_costs, tiny_profile
 
-from simulator.costmodel import LinkSpec, analytic_time_s, batch_costs, batches_per_epoch, pipeline_time_s
+from simulator.costmodel import (
+    LinkSpec,
+    analytic_time_s,
+    batch_costs,
+    batches_per_epoch,
+    pipeline_time_s,
+)
 from simulator.costmodel.costs import (
     cloud_train_s,
     downlink_payload_bytes,

@@ -137,12 +137,25 @@ def test_bad_sweeps_fail_in_one_line(tmp_path, cli, sweep, fragments):
 
 
 def test_a_combination_that_cannot_run_names_the_setting(tmp_path, cli):
-    # batch 64 has no shipped profile for the Jetson Nano: only that combination fails
-    path = small(tmp_path, {"sweep": {"workload.batch_size": [32, 64]}, "edge.profiles": "jetson-orin-nano",
-                            "cloud.profiles": "a100", "edge.compute": "auto"})
-    proc = cli(path, "--no-progress")
-    assert_user_error(proc, "workload.batch_size", "64", "no profile profiles/jetson-orin-nano_vgg16_cifar10_b64.json")
+    # each value is valid alone; fashion-mnist has no shipped Jetson Nano profile: one combination fails
+    path = small(tmp_path, {"sweep": {"edge.profiles": ["jetson-orin-nano", "jetson-nano"],
+                                      "workload.dataset": ["cifar10", "fashion-mnist"]},
+                            "edge.profiles": "jetson-orin-nano", "cloud.profiles": "a100", "edge.compute": "auto"})
+    for proc in (cli("validate", path), cli(path, "--no-progress")):
+        assert_user_error(proc, "sweep setting edge.profiles=jetson-nano, workload.dataset=fashion-mnist",
+                          "no profile profiles/jetson-nano_vgg16_fashion-mnist_b32.json")
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_a_setting_that_fails_in_its_split_search_is_named(tmp_path, cli):
+    path = small(tmp_path, {"sweep": {"edge.memory_mib": [4096, 1]}})
+    assert_user_error(cli(path, "--no-progress"), "sweep setting edge.memory_mib=1", "too small")
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_simulate_split_refuses_a_sweep(tmp_path, cli):
+    path = small(tmp_path, {"sweep": {"network.latency_ms": [10.0, 100.0]}})
+    assert_user_error(cli("split", path), "simulate split compares the points of one setting", "network.latency_ms")
 
 
 # ---- targets ------------------------------------------------------------------------------
@@ -200,12 +213,40 @@ def test_targets_csv_and_each_rerun_give_the_recorded_value(tmp_path, cli):
     ({"model": "resnet18"}, ["targets[0].model 'resnet18' is not in workload.models"]),
     ({"tolerance": -0.1}, ["targets[0].tolerance must be >= 0"]),
     ({"valu": 0.3}, ["unknown key targets[0].valu"]),
+    ({"name": "../../evil"}, ["targets[0].name '../../evil' is not a file name"]),
+    ({"name": "x" * 81}, ["is not a file name", "1-80 letters"]),
+    ({"metric": "final_accuracy"}, ["needs real training; accuracy.enabled is false"]),
 ])
 def test_bad_targets_fail_in_one_line(tmp_path, cli, target, fragments):
     base = {"model": "vgg16", "dataset": "cifar10", "metric": "reduction_vs_split_learning", "value": 0.3,
             "tolerance": 0.05}
     path = small(tmp_path, {"workload.models": [{"name": "vgg16", "split": "auto"}], "targets": [{**base, **target}]})
     assert_user_error(cli("validate", path), str(path), *fragments)
+
+
+def test_a_reduction_target_needs_its_baseline(tmp_path, cli):
+    target = {"model": "vgg16", "dataset": "cifar10", "metric": "reduction_vs_split_learning", "value": 0.3,
+              "tolerance": 0.05}
+    path = small(tmp_path, {"methods": ["full_cloud", "hierarchical"], "targets": [target]})
+    assert_user_error(cli("validate", path), "needs split_learning in methods")
+
+
+def test_a_rerun_repeats_jitter_and_loss_and_stale_targets_go(tmp_path, cli):
+    target = {"name": "t", "model": "vgg16", "dataset": "cifar10", "metric": "total_time_s", "value": 1.0,
+              "tolerance": 1e9, "uplink_mbps": [2.0]}
+    path = small(tmp_path, {"sweep": {"network.latency_ms": [10.0, 100.0]}, "network.jitter_ms": 20.0,
+                            "network.loss_rate": 0.01, "targets": [target]})
+    assert cli(path, "--no-progress").returncode == 0
+    row = pd.read_csv(tmp_path / "out" / "targets.csv").iloc[0]
+    proc = run_process(row.scenario_file, "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = yaml.safe_load(Path(row.scenario_file).read_text())["name"]
+    assert pd.read_csv(tmp_path / "reports" / name / "targets.csv").simulated_value[0] == row.simulated_value
+    # the same folder run again without targets keeps nothing of them
+    again = small(tmp_path, {"network.jitter_ms": 20.0, "network.loss_rate": 0.01}, name="again")
+    assert cli(again, "--no-progress").returncode == 0
+    assert not (tmp_path / "out" / "targets.csv").exists() and not list((tmp_path / "out" / "targets").glob("*"))
+    assert "## Targets" not in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_every_target_metric_is_a_results_column():

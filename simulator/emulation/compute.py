@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from ..models import SplitModel
-from .payloads import decode_raw, decode_tensor, decode_with_labels, encode_tensor, encode_with_labels
+from .payloads import (
+    decode_raw,
+    decode_tensor,
+    decode_with_labels,
+    encode_tensor,
+    encode_with_labels,
+)
 
 
 def edge_hierarchical(parts: SplitModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

@@ -33,7 +33,13 @@ from ..core.errors import UserError
 from ..core.files import check_writable
 from ..core.typed import build_dataclass
 from ..scenario.config import Scenario
-from ..scenario.limits import MAX_EMULATED_BATCHES, MAX_RATE_MBPS, MAX_TIMEOUT_S, MIN_RATE_MBPS, check_flag_number
+from ..scenario.limits import (
+    MAX_EMULATED_BATCHES,
+    MAX_RATE_MBPS,
+    MAX_TIMEOUT_S,
+    MIN_RATE_MBPS,
+    check_flag_number,
+)
 from ..scenario.load import load_scenario
 from .part_steps import Repeats
 from .processes import cores_for, free_port, spawn, stop, worker_env

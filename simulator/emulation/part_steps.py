@@ -27,7 +27,13 @@ from typing import NamedTuple
 import torch
 
 from ..data.batching import get_preprocess
-from .compute import cloud_features, cloud_raw, edge_hierarchical, edge_split_backward, edge_split_forward
+from .compute import (
+    cloud_features,
+    cloud_raw,
+    edge_hierarchical,
+    edge_split_backward,
+    edge_split_forward,
+)
 from .payloads import encode_raw, encode_with_labels
 from .session import RunRequest, build_parts, sgd, synchronize, warm_up
 

@@ -59,7 +59,7 @@ class Prediction:
 def emulated_spec(scenario: Scenario, request: RunRequest, steps: PartSteps | None) -> RunSpec:
     """The scenario's run of the request's model, point, method and rate as one epoch of its
     batches, computing `steps` per batch (None: the profiles' per-block sums)."""
-    spec = run_spec(scenario, SweepPoint(request.model, request.split, request.method, request.uplink_mbps), 0)
+    spec = run_spec(scenario, SweepPoint(request.model, request.split, request.method, request.uplink_mbps))
     costs = spec.costs if steps is None else replace(spec.costs, part_steps=steps)
     return replace(spec, costs=costs, batches_per_epoch=request.batches, epochs=1, trace_batches=0)
 

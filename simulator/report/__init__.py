@@ -18,7 +18,12 @@ from .document import report_blocks, to_html, to_markdown
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
 from .split_figure import fig_split
 from .style import METHOD_COLOURS, ReportFigure
-from .sweep_figures import fig_sweep_lines, fig_sweep_pairs_full_cloud, fig_sweep_pairs_split_learning, fig_targets
+from .sweep_figures import (
+    fig_sweep_lines,
+    fig_sweep_pairs_full_cloud,
+    fig_sweep_pairs_split_learning,
+    fig_targets,
+)
 from .trace_figures import fig_backlog, fig_timeline
 
 FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split,

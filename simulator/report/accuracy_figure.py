@@ -13,7 +13,15 @@ from matplotlib.lines import Line2D
 
 from ..core.text import rate_text
 from .data import RunData, chosen_rates
-from .style import ReportFigure, colour, duration_axis, label, new_figure, render_png, skipped
+from .style import (
+    ReportFigure,
+    colour,
+    duration_axis,
+    label,
+    new_figure,
+    render_png,
+    skipped,
+)
 
 TITLE = "Accuracy against simulated training time"
 

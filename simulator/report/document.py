@@ -84,14 +84,23 @@ def split_blocks(run: RunData) -> list:
     """The separation point at each model and rate, its edge memory and why it was chosen."""
     if run.split_points is None:
         return []
-    chosen = run.split_points[run.split_points.chosen.astype(bool)]
-    rows = [[row.model, f"{row.uplink_mbps:g}", row.split,
-             "-" if not math.isfinite(row.edge_memory_mib) else f"{row.edge_memory_mib:.1f} MiB", row.reason]
-            for row in chosen.itertuples()]
+    table, rows = run.split_points, []
+    methods = [m for m in ("hierarchical", "split_learning") if m in run.methods]
+    columns = {"hierarchical": ("chosen", "edge_memory_mib", "reason"),
+               "split_learning": ("split_learning_chosen", "split_learning_edge_memory_mib", "split_learning_reason")}
+    for method in methods:
+        chosen, memory, reason = columns[method]
+        if chosen not in table:  # a folder written before each method had its own point
+            continue
+        for row in table[table[chosen].fillna(False).astype(bool)].to_dict("records"):
+            mib = row.get(memory, math.nan)
+            rows.append([row["model"], f"{row['uplink_mbps']:g}", label(method), row["split"],
+                         "-" if not isinstance(mib, float) or not math.isfinite(mib) else f"{mib:.1f} MiB",
+                         row.get(reason, "")])
     return [("h2", "Separation points"),
-            ("p", "The point hierarchical training (and split learning) used at each bit rate. `split_points.csv` "
+            ("p", "The point each method used at each bit rate (each is chosen on its own). `split_points.csv` "
                   "has every point's time, memory, bytes and accuracy."),
-            ("table", ["model", "uplink (Mbit/s)", "split after", "edge memory", "why"], rows)]
+            ("table", ["model", "uplink (Mbit/s)", "method", "split after", "edge memory", "why"], rows)]
 
 
 def sweep_blocks(run: RunData) -> list:

@@ -13,7 +13,16 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..core.text import bytes_text, rate_text
 from .data import RunData
-from .style import ReportFigure, colour, duration_axis, label, new_figure, rate_axis, render_png, skipped
+from .style import (
+    ReportFigure,
+    colour,
+    duration_axis,
+    label,
+    new_figure,
+    rate_axis,
+    render_png,
+    skipped,
+)
 
 BASELINES = ("split_learning", "full_cloud")
 LINEAR_PERCENT = 100.0  # reduction axis: linear within +-100 %, logarithmic beyond (symlog)

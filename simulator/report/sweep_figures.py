@@ -68,8 +68,8 @@ def fig_sweep_lines(run: RunData) -> ReportFigure:
             axis.set_xlabel(key, fontsize=8)
         if j == 0:
             axis.set_ylabel(f"{model}\nvs {label(baseline)} (%)", fontsize=8)
-    figure.suptitle(f"hierarchical's time reduction at {rate:g} Mbit/s: median over the other swept keys, band "
-                    "min-max", fontsize=9)
+    figure.suptitle(f"hierarchical's time reduction at {rate:g} Mbit/s\n(median over the other swept keys; "
+                    "band: their min-max)", fontsize=9)
     caption = (f"At {rate:g} Mbit/s. Each panel varies one swept key; the line is the median over every "
                "combination of the other keys, the band their range. Positive: hierarchical training is faster.")
     return ReportFigure(name, title, caption, pd.DataFrame(rows), render_png(figure))

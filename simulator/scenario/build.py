@@ -252,10 +252,11 @@ def device_profiles(s: Scenario, side: str, device: str, base: Path, file: str) 
         name = profile_file(device, model.name, w.dataset, w.batch_size)
         if not exists(resolve_path(name, base)):
             folder = resolve_path(PROFILE_FOLDER, base)
+            searched = ", ".join(dict.fromkeys(str(root.resolve()) for root in (Path("."), base, base.parent)))
             have = sorted(p.name.split(f"_{model.name}_")[0]
                           for p in folder.glob(f"*_{model.name}_{w.dataset}_b{w.batch_size}.json")) if folder.is_dir() else []
             raise UserError(f"{file}: {side}.profiles {device!r}: no profile {name} ({model.name} on {w.dataset} at "
-                            f"batch {w.batch_size}); devices with one: {', '.join(have) or 'none'} (or derive it: "
+                            f"batch {w.batch_size}) under {searched}; devices with one: {', '.join(have) or 'none'} (or derive it: "
                             f"simulate profile --derive {device} --from MEASURED.json --batch-size {w.batch_size})")
         paths[model.name] = name
     return paths

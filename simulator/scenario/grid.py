@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from .config import Scenario
 from .limits import MAX_SWEEP_RUNS, MAX_SWEEP_VALUES
 
 # Keys a sweep cannot vary: its own sections, the names of the outputs, and the inner axis.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")  # a target's name names its file
 NOT_SWEPT = {"sweep": "the sweep itself", "targets": "the targets", "name": "the scenario's name",
              "output_dir": "the output folder", "description": "the description",
              "network.uplink_mbps": "the inner axis of every setting already; list the rates there"}
@@ -115,7 +117,8 @@ def check_sweep(scenario: Scenario) -> None:
         if not values:
             raise UserError(f"{file}: sweep.{key_text(key)} is empty; list at least one value")
         MAX_SWEEP_VALUES.check(file, f"the number of sweep.{key_text(key)} values", len(values))
-        texts = [json.dumps(v, sort_keys=True) for v in values]
+        texts = [json.dumps(float(v) if isinstance(v, int) and not isinstance(v, bool) else v, sort_keys=True)
+                 for v in values]  # 1 and 1.0 are one setting
         for i, text in enumerate(texts):
             if text in texts[:i]:
                 raise UserError(f"{file}: sweep.{key_text(key)}[{i}] {shown(values[i])} is listed twice")
@@ -150,14 +153,25 @@ def check_targets(scenario: Scenario) -> None:
                 raise UserError(f"{file}: {key}.uplink_mbps[{j}] {rate:g} is not one of network.uplink_mbps "
                                 f"({', '.join(f'{r:g}' for r in rates)})")
         models = {m.name for m in scenario.workload.models}
-        if target.model not in models:
+        if target.model not in models and "workload.models" not in scenario.sweep:
             raise UserError(f"{file}: {key}.model {target.model!r} is not in workload.models ({', '.join(models)})")
+        needs = [target.method] + [b for b in ("split_learning", "full_cloud") if target.metric == f"reduction_vs_{b}"]
+        methods = {*scenario.methods, *(m for ms in scenario.sweep.get("methods", []) for m in ms)}
+        missing = [m for m in needs if m not in methods]
+        if missing:
+            raise UserError(f"{file}: {key}: {target.metric} of {target.method} needs {missing[0]} in methods "
+                            f"({', '.join(scenario.methods)})")
+        if target.metric in ("final_accuracy", "early_exit_accuracy") and not scenario.accuracy.enabled:
+            raise UserError(f"{file}: {key}.metric {target.metric} needs real training; accuracy.enabled is false")
         datasets = {scenario.workload.dataset, *scenario.sweep.get("workload.dataset", [])}
         if target.dataset not in datasets:
             raise UserError(f"{file}: {key}.dataset {target.dataset!r} is never simulated; the scenario runs "
                             f"{', '.join(sorted(map(str, datasets)))} (workload.dataset, or sweep it)")
     names = [target_name(t) for t in scenario.targets]
     for i, name in enumerate(names):
+        if not SAFE_NAME.fullmatch(name):
+            raise UserError(f"{file}: targets[{i}].name {shown(name)} is not a file name; use 1-80 letters, digits, "
+                            "'.', '_' or '-', not starting with '.' (it names targets/<name>.yaml)")
         if name in names[:i]:
             raise UserError(f"{file}: targets[{i}].name {name!r} is given twice; give each target its own name")
 
@@ -181,6 +195,6 @@ def settings(scenario: Scenario) -> list[Setting]:
     out = []
     for index, combination in enumerate(itertools.product(*scenario.sweep.values())):
         values = dict(zip(keys, combination))
-        where = "sweep setting " + ", ".join(f"{k}={shown(v)}" for k, v in values.items())
+        where = f"sweep setting {Setting(index, values, scenario).label()}"
         out.append(Setting(index, values, build_setting(scenario, values, where)))
     return out

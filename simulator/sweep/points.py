@@ -2,6 +2,7 @@
 simulation spec of each (`run_spec`), shared by the sweep and the separation-point table so
 the two never build a run differently.
 """
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,9 +38,12 @@ def fixed_split(scenario: Scenario, model: str, method: str) -> str:
     return split
 
 
-def run_seed(scenario: Scenario, index: int) -> int:
-    """Independent, reproducible random stream per sweep point."""
-    return int(np.random.SeedSequence([scenario.seed, index]).generate_state(1)[0])
+def run_seed(scenario: Scenario, point: SweepPoint) -> int:
+    """Independent, reproducible random stream per run, drawn from what the run is (model,
+    method, rate), not from its place in the list: the same run in another scenario (a target's
+    stand-alone rerun, a sweep setting written out) draws the same numbers."""
+    identity = f"{point.model}/{point.method}/{point.uplink_mbps!r}".encode()
+    return int(np.random.SeedSequence([scenario.seed, zlib.crc32(identity)]).generate_state(1)[0])
 
 
 def link(scenario: Scenario, rate_mbps: float) -> LinkSpec:
@@ -48,7 +52,7 @@ def link(scenario: Scenario, rate_mbps: float) -> LinkSpec:
                     mtu_bytes=n.mtu_bytes, retransmit_timeout_ms=n.retransmit_timeout_ms)
 
 
-def run_spec(scenario: Scenario, point: SweepPoint, index: int) -> RunSpec:
+def run_spec(scenario: Scenario, point: SweepPoint) -> RunSpec:
     edge = scenario.edge_profiles[point.model]
     cut = point.split or edge.layer_names[0]  # full_cloud's costs do not depend on the cut
     costs = batch_costs(edge, scenario.cloud_profiles[point.model], cut, scenario.network.codec)
@@ -57,4 +61,4 @@ def run_spec(scenario: Scenario, point: SweepPoint, index: int) -> RunSpec:
                    batches_per_epoch=scenario.batches_per_epoch, epochs=scenario.workload.epochs,
                    uplink_buffer_batches=scenario.network.uplink_buffer_batches,
                    edge_has_gpu=scenario.edge.compute == "gpu", raw_upload=scenario.full_cloud.raw_upload,
-                   seed=run_seed(scenario, index))
+                   seed=run_seed(scenario, point))

@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from ..core.errors import UserError
 from ..core.files import atomic_write_text, check_writable
 from ..core.names import HIERARCHICAL, SPLIT_LEARNING
 from ..core.progress import progress_bar
 from ..core.text import duration_text, reduction_text
 from ..scenario.config import Scenario
-from ..scenario.grid import Setting, settings, value_text
+from ..scenario.grid import Setting, setting_error, settings, value_text
 from ..scenario.load import load_scenario
 from ..sim.engine import simulate
 from ..sim.run import RunResult
@@ -27,7 +28,13 @@ from ..training.runs import (
 from .outputs import RUN_FILES, scenario_summary, write_run_outputs
 from .points import SweepPoint, run_spec, sweep_points
 from .split_table import SplitSearch, search_splits
-from .targets import match_targets, target_files, targets_text, write_targets
+from .targets import (
+    match_targets,
+    remove_stale_targets,
+    target_files,
+    targets_text,
+    write_targets,
+)
 
 RESULT_COLUMNS = [
     "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "downlink_mbps", "latency_ms",
@@ -77,8 +84,8 @@ def simulate_scenario(scenario: Scenario, progress: bool = True, search: SplitSe
         search = search_splits(scenario, training=None)  # accuracy unchecked
     points = sweep_points(scenario, search.split_of if search is not None else None)
     results, rows = {}, []
-    for index, point in enumerate(progress_bar(points, desc=f"simulate {scenario.name}", unit="run", enabled=progress)):
-        spec = run_spec(scenario, point, index)
+    for point in progress_bar(points, desc=f"simulate {scenario.name}", unit="run", enabled=progress):
+        spec = run_spec(scenario, point)
         results[point] = result = simulate(spec if trace else replace(spec, trace_batches=0))
         rows.append(result_row(scenario, point, result))
     table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)  # accuracy: empty until trained
@@ -158,6 +165,16 @@ class SettingRun:
 
 
 def run_setting(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
+    """One setting's split search, runs and accuracy; an error names the setting when there is a sweep."""
+    try:
+        return run_one(setting, trainers, progress, trace)
+    except UserError as exc:
+        if not setting.values:
+            raise
+        raise setting_error(setting.scenario.path, f"sweep setting {setting.label()}", exc) from None
+
+
+def run_one(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
     scenario = setting.scenario
     training = trainers.of(scenario)
     has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
@@ -234,19 +251,21 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
         note = proxy_note(base)
         print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
         print(accuracy_summary(first.table))
-        runs_table = pd.concat([training_table(r.accuracy) for r in runs]).drop_duplicates(["model", "method", "split", "epoch"])
+        runs_table = pd.concat([training_table(r.accuracy) for r in runs]).drop_duplicates(["model", "method", "split", "cache_key", "epoch"])
         atomic_write_text(training_path, runs_table.to_csv(index=False, float_format="%.10g"))
     summary = scenario_summary(base, trained)
     if swept:
         summary["sweep"] = {"keys": list(scenario.sweep), "values": scenario.sweep, "settings": len(grid),
                             "traced_setting": first.setting.values}
     targets = match_targets(scenario, grid, table) if scenario.targets else None
+    written_targets = write_targets(scenario, grid, targets) if targets is not None else ""
+    remove_stale_targets(scenario)
     write_run_outputs(folder, first.results, summary)
     atomic_write_text(split_path, split_table.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
     written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if trained else "")
     if targets is not None:
-        written += ", " + write_targets(scenario, grid, targets)
+        written += ", " + written_targets
         print(f"\ntargets (published figures against the simulator):\n\n{targets_text(targets)}")
     print(f"\nwrote {written} and the event trace in {time.perf_counter() - started:.1f} s")
     from ..report import write_report, written_text
@@ -282,13 +301,13 @@ def choices_text(search: SplitSearch, methods: list[str]) -> str:
     memory and the reason."""
     table = search.table
     lines = []
-    for row in table[table.chosen.astype(bool)].itertuples():
-        if HIERARCHICAL in methods:
-            lines.append(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  hierarchical    {row.split:<9} "
-                         f"{row.edge_memory_mib:7.1f} MiB  {row.reason}")
-        if SPLIT_LEARNING in methods:
-            own = table[(table.model == row.model) & (table.uplink_mbps == row.uplink_mbps)
-                        & table.split_learning_chosen.astype(bool)].iloc[0]
-            lines.append(f"  {row.model:<9} {row.uplink_mbps:>7g} Mbit/s  split_learning  {own.split:<9} "
-                         f"{own.split_learning_edge_memory_mib:7.1f} MiB  {own.split_learning_reason}")
+    for (model, rate), rows in table.groupby(["model", "uplink_mbps"], sort=False):
+        for method, chosen, memory, reason in ((HIERARCHICAL, "chosen", "edge_memory_mib", "reason"),
+                                               (SPLIT_LEARNING, "split_learning_chosen",
+                                                "split_learning_edge_memory_mib", "split_learning_reason")):
+            picked = rows[rows[chosen].fillna(False).astype(bool)]
+            if method in methods and not picked.empty:
+                row = picked.iloc[0]
+                lines.append(f"  {model:<9} {rate:>7g} Mbit/s  {method:<15} {row.split:<9} {row[memory]:7.1f} MiB  "
+                             f"{row[reason]}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.errors import UserError
 from ..core.files import atomic_write_text, check_writable
 from ..core.text import duration_text, percent_text
 from ..scenario.load import load_scenario
@@ -37,6 +38,10 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
     from ..report.split_figure import write_split_figure
 
     scenario = load_scenario(path)
+    if scenario.sweep:
+        raise UserError(f"{path}: simulate split compares the points of one setting, and this scenario sweeps "
+                        f"{', '.join(scenario.sweep)}; run `simulate {path}` (split_points.csv holds every setting), "
+                        "or remove the sweep section")
     folder = Path(scenario.output_dir)
     csv_path = folder / "split_points.csv"
     for path in (csv_path, folder / "fig_split.png"):

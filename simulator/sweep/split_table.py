@@ -61,7 +61,7 @@ class SplitSearch:
 
 def method_specs(scenario: Scenario, model: str, method: str, points: list[str]) -> dict[tuple[str, float], RunSpec]:
     """(point, rate) -> the sweep's own RunSpec of `method` (`points.run_spec`), so the two never differ."""
-    return {(p, r): run_spec(scenario, SweepPoint(model, p, method, r), 0)
+    return {(p, r): run_spec(scenario, SweepPoint(model, p, method, r))
             for p in points for r in scenario.network.uplink_mbps}
 
 

@@ -71,9 +71,10 @@ def match(target: TargetConfig, table: pd.DataFrame, grid: list[Setting], folder
                   f"closest {number(best[target.metric])} with {at}")
     else:
         verdict = NOT_REPRODUCED
-        side = ("above the largest" if target.value > high else "below the smallest" if target.value < low
-                else "between the values, in a gap of")
-        reason = (f"no setting within +-{number(target.tolerance)}: {span}, so the target is {side} the sweep reaches; "
+        where = ("above the largest value the sweep reaches" if target.value > high else
+                 "below the smallest value the sweep reaches" if target.value < low else
+                 "inside that range, but no setting lands within the tolerance")
+        reason = (f"no setting within +-{number(target.tolerance)}: {span}, so the target is {where}; "
                   f"closest {number(best[target.metric])} with {at}")
     return {**out, "uplink_mbps": best.uplink_mbps, "simulated_value": best[target.metric],
             "difference": best[target.metric] - target.value, "settings_within": int(within.sum()),
@@ -111,7 +112,9 @@ def write_targets(scenario: Scenario, grid: list[Setting], targets: pd.DataFrame
     """Write each target's stand-alone scenario, then targets.csv; return what was written."""
     folder = Path(scenario.output_dir)
     for target, row in zip(scenario.targets, targets.to_dict("records")):
-        if row["scenario_file"]:
+        if not row["scenario_file"]:  # no match: no rerun, and none left from an earlier run
+            (folder / "targets" / f"{target_name(target)}.yaml").unlink(missing_ok=True)
+        else:
             path = Path(row["scenario_file"])
             data = rerun_data(scenario, grid[int(row["_setting"])], target, row["uplink_mbps"], path)
             header = (f"# Stand-alone rerun of target {target_name(target)} ({shown(target.source)}).\n"
@@ -119,7 +122,19 @@ def write_targets(scenario: Scenario, grid: list[Setting], targets: pd.DataFrame
             atomic_write_text(str(path), header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     atomic_write_text(str(folder / "targets.csv"),
                       targets.drop(columns="_setting").to_csv(index=False, float_format="%.10g"))
-    return f"{folder}/targets.csv and {len(scenario.targets)} target scenarios in {folder}/targets/"
+    return f"{folder}/targets.csv and {int(targets.scenario_file.astype(bool).sum())} target scenarios in {folder}/targets/"
+
+
+def remove_stale_targets(scenario: Scenario) -> None:
+    """Remove what an earlier run of the folder left for targets this run does not have."""
+    folder = Path(scenario.output_dir)
+    if not scenario.targets:
+        (folder / "targets.csv").unlink(missing_ok=True)
+    keep = set(target_files(scenario))
+    if (folder / "targets").is_dir():
+        for stale in (folder / "targets").glob("*.yaml"):
+            if f"targets/{stale.name}" not in keep:
+                stale.unlink(missing_ok=True)
 
 
 def targets_text(targets: pd.DataFrame) -> str:
