@@ -1,6 +1,6 @@
 """Convergence benchmark: accuracy of hierarchical training at every separation point against
-full-cloud training, on the full Fashion-MNIST training and test sets, trained until the test
-accuracy plateaus.
+full-cloud training, on the full Fashion-MNIST training and test sets, with a check of whether
+each run's test accuracy has plateaued.
 
     python benchmarks/bench_convergence.py [--width 0.125] [--epochs 6] [--models vgg16 resnet18]
                                            [--device cpu|cuda|auto] [--threads N] [--jobs 1]
@@ -8,8 +8,9 @@ accuracy plateaus.
 
 Why: the scenarios' accuracy columns come from a small proxy (width 0.25, 3 epochs, 10,000
 training samples), where hierarchical training can beat full-cloud training - an
-early-training effect. This benchmark trains long enough for the test accuracy to settle, so
-the gap it prints is the one the paper's "negligible accuracy drop" claim is about.
+early-training effect. This benchmark trains on all the data for as many epochs as `--epochs`
+allows and says whether the accuracy settled, so the gap it prints is the one the paper's
+"negligible accuracy drop" claim is about once the runs plateau.
 
 What it trains, with the simulator's own training code (`training.runs.train`, the same
 `MethodTrainer`, batches, optimizer and cache as a scenario run):
@@ -33,10 +34,12 @@ Wall times are the runs' own training time (evaluation excluded) as cached, on t
 at the thread count that trained them.
 
 This is a proxy, like the scenarios' accuracy: width 0.125 and Fashion-MNIST instead of the
-paper's CIFAR-10 (which cannot be downloaded here). On this shared 2-core machine the 16 runs
-of 6 epochs take about two hours with `--jobs 2 --threads 1` (about 15 minutes a run), and 6
-epochs do not plateau: the last three still gain about 4 points (ResNet-18). Give it
-`--epochs 15` or more where the time exists. The full-width run for a GPU is
+paper's CIFAR-10 (which cannot be downloaded here). On this 2-core machine, shared with test
+suites, the 16 runs of 6 epochs took 93 minutes at `nice -n 10` with `--jobs 2 --threads 1`
+(a run: VGG-16 5-7 minutes, ResNet-18 12-17; timing a few batches alone predicted about an
+hour), and 6 epochs do not plateau: the last epoch still gains 0.1-1.2 points and the last
+three 3-7 (README, "Accuracy at convergence"). Give it `--epochs 15` or more where the time
+exists. The full-width run for a GPU is
 
     python benchmarks/bench_convergence.py --width 1 --device cuda --epochs 30
 
