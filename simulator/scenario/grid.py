@@ -3,11 +3,12 @@
 `sweep:` maps dotted scenario keys to lists of values; the scenario is run at every
 combination of them (their product, first key outermost), the uplink rates staying the inner
 axis. Each combination is a `Setting`: the scenario file's data with those values put in, then
-typed, validated and loaded exactly as a scenario file is (`load.scenario_from_data`), so a
+typed, validated and loaded exactly as a scenario file is (`build.scenario_from_data`), so a
 swept value is checked like a written one. `edge.profiles: DEVICE` names a set of per-model
 profiles as one value.
 
-`targets:` lists published figures; `sweep.targets` matches them against the results.
+`targets:` lists published figures, checked here; `sweep.targets` matches them against the
+results.
 """
 import copy
 import dataclasses
@@ -26,8 +27,8 @@ from .build import scenario_from_data
 from .config import Scenario
 from .limits import MAX_SWEEP_RUNS, MAX_SWEEP_VALUES
 
-# Keys a sweep cannot vary: its own sections, the names of the outputs, and the inner axis.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")  # a target's name names its file
+# Keys a sweep cannot vary: its own sections, the names of the outputs, and the inner axis.
 NOT_SWEPT = {"sweep": "the sweep itself", "targets": "the targets", "name": "the scenario's name",
              "output_dir": "the output folder", "description": "the description",
              "network.uplink_mbps": "the inner axis of every setting already; list the rates there"}

@@ -154,8 +154,10 @@ def accuracy_summary(table: pd.DataFrame) -> str:
 
 @dataclass
 class SettingRun:
-    """What one setting of a scenario gave: its results and split tables (with the setting's
-    columns), its runs, and the accuracy of its rows where trained."""
+    """What one setting of a scenario gave: its results and split tables, the accuracy of its
+    rows where trained, and its runs where traced (only the first setting of a sweep writes the
+    trace, backlog and epochs files; keeping every setting's runs cost paper_reproduction
+    160 MB of peak memory for nothing)."""
 
     setting: Setting
     table: pd.DataFrame
@@ -186,7 +188,7 @@ def run_one(setting: Setting, trainers: "Trainers", progress: bool, trace: bool)
     if training is not None:
         accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
         add_accuracy(table, scenario, accuracy)
-    return SettingRun(setting, table, search, results, accuracy)
+    return SettingRun(setting, table, search, results if trace else {}, accuracy)
 
 
 class Trainers:
