@@ -16,10 +16,11 @@ Who does what, per batch of B samples (`split` is the last edge block, `layers[0
 Activations and gradients have the shape of `layers[split].out_shape` and the same codec.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.names import METHODS
 from ..core.wire import encoded_bytes
+from ..links.capacity import LinkShape
 from ..profiling.schema import Profile
 
 RAW_UPLOADS = ("once", "every_epoch")
@@ -46,6 +47,9 @@ class LinkSpec:
     loss_rate: float = 0.0  # per-packet loss probability, in [0, 1)
     mtu_bytes: int = 1500  # packet size
     retransmit_timeout_ms: float = 0.0  # idle wait before a lost packet is resent
+    # a measured trace and/or outages in place of the constant rate (`links.capacity`); rate_mbps
+    # is then the trace's mean rate x scale, which only the closed form uses
+    shape: LinkShape = field(default_factory=LinkShape)
 
     def __post_init__(self) -> None:
         if not self.rate_mbps > 0:
@@ -60,8 +64,8 @@ class LinkSpec:
 
     @property
     def deterministic(self) -> bool:
-        """True when every transfer takes exactly `transfer_time_s` (no jitter, no loss)."""
-        return self.jitter_ms == 0 and self.loss_rate == 0
+        """True when every transfer takes exactly `transfer_time_s` (no jitter, no loss, no trace or outage)."""
+        return self.jitter_ms == 0 and self.loss_rate == 0 and not self.shape.varies
 
 
 def serialisation_time_s(payload_bytes: int, link: LinkSpec) -> float:

@@ -1,10 +1,10 @@
-"""The comparison report of a scenario run: report.html, report.md and its PNG figures (seven,
-and four more for a sweep and its targets).
+"""The comparison report of a scenario run: report.html, report.md and its PNG figures (seven;
+two more on a cellular link - a trace, outages - and four more for a sweep and its targets).
 
     write_report(folder)  read a run folder (results.csv, trace.csv, backlog.csv, epochs.csv,
-                          scenario.json, split_points.csv, training.csv if trained), draw the
-                          figures, write
-                          the report beside them; every file written whole or not at all
+                          scenario.json, split_points.csv, training.csv if trained, summary.csv
+                          and stalls.csv where written), draw the figures, write the report
+                          beside them; every file written whole or not at all
 
 Every scenario run calls it at the end; `simulate report FOLDER` calls it on saved results.
 Each figure function returns a ReportFigure whose `data` is exactly what it plotted.
@@ -14,7 +14,9 @@ from pathlib import Path
 from ..core.files import atomic_write_bytes, atomic_write_text
 from .accuracy_figure import fig_time_to_accuracy
 from .data import RunData, load_run
-from .document import report_blocks, to_html, to_markdown
+from .document import report_blocks
+from .network_figures import fig_link_traces, fig_worst_outage
+from .render import to_html, to_markdown
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
 from .split_figure import fig_split
 from .style import METHOD_COLOURS, ReportFigure
@@ -27,8 +29,10 @@ from .sweep_figures import (
 from .trace_figures import fig_backlog, fig_timeline
 
 FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split,
+           fig_link_traces, fig_worst_outage,
            fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
-# What write_report writes: each figure function draws the PNG of its own name.
+# What write_report may write: each figure function draws the PNG of its own name (those of
+# ONLY_WHERE only where the run has what they show).
 REPORT_FILES = ("report.md", "report.html", *(f"{draw.__name__}.png" for draw in FIGURES))
 
 __all__ = ["FIGURES", "REPORT_FILES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
@@ -38,10 +42,22 @@ __all__ = ["FIGURES", "REPORT_FILES", "METHOD_COLOURS", "ReportFigure", "RunData
 SWEEP_FIGURES = (fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
 
 
+def swept(run: RunData) -> bool:
+    return run.sweep is not None or run.targets is not None
+
+
+def stalled(run: RunData) -> bool:
+    return run.stalls is not None and not run.stalls.empty
+
+
+# Figures drawn only where the run has what they show; elsewhere neither drawn nor noted.
+ONLY_WHERE = {**{draw: swept for draw in SWEEP_FIGURES}, fig_link_traces: lambda run: run.shaped_links,
+              fig_worst_outage: stalled}
+
+
 def draw_figures(run: RunData) -> list[ReportFigure]:
-    """Every figure; those of a sweep and its targets only where the run has them."""
-    swept = run.sweep is not None or run.targets is not None
-    return [draw(run) for draw in FIGURES if swept or draw not in SWEEP_FIGURES]
+    """Every figure; those of ONLY_WHERE (a sweep and its targets, a cellular link) where they apply."""
+    return [draw(run) for draw in FIGURES if ONLY_WHERE.get(draw, lambda _: True)(run)]
 
 
 def write_report(folder: str | Path) -> list[Path]:
@@ -53,7 +69,7 @@ def write_report(folder: str | Path) -> list[Path]:
     run = load_run(folder)
     figures = draw_figures(run)
     written = []
-    for draw in SWEEP_FIGURES:  # a stale sweep figure of an earlier run of the folder
+    for draw in ONLY_WHERE:  # a stale figure of an earlier run of the folder that this run does not draw
         if draw.__name__ not in {f.file_name[:-4] for f in figures}:
             (run.folder / f"{draw.__name__}.png").unlink(missing_ok=True)
     for figure in figures:

@@ -1,9 +1,15 @@
 """The saved outputs of one scenario run, read back for the report.
 
 A report is drawn only from the files a run leaves in its folder (`simulator/sweep/outputs.py`):
-results.csv (one row per model x method x uplink rate), trace.csv, backlog.csv, epochs.csv,
-scenario.json, split_points.csv and, when the run trained, training.csv. `load_run` checks that they are there
+results.csv (one row per model x method x uplink rate x replication), trace.csv, backlog.csv,
+epochs.csv, scenario.json, split_points.csv and, when the run trained, training.csv; summary.csv
+(the 95% confidence intervals over replications) and stalls.csv (the longest uplink stall of each
+run on a trace or with outages) where the run wrote them. `load_run` checks that they are there
 and have the columns the figures read, so a bad folder is one line naming the file.
+
+With replications, `RunData.results` holds one row per run configuration: the mean over the
+replications of every number that differs between them (`replication_means`), so every table
+and figure that shows one value per (model, method, rate) shows that mean.
 """
 import io
 import math
@@ -29,10 +35,14 @@ REQUIRED_COLUMNS = {
     "training.csv": ["model", "method", "epoch", "final_accuracy", "early_exit_accuracy"],
     "split_points.csv": ["model", "uplink_mbps", "split", "chosen", "hierarchical_time_s", "edge_memory_mib",
                          "memory_budget_mib", "fits_memory"],
+    "summary.csv": ["model", "method", "uplink_mbps", "replications", "total_time_s_mean", "total_time_s_ci_low",
+                    "total_time_s_ci_high"],
+    "stalls.csv": ["model", "method", "uplink_mbps", "replication", "kind", "time_s", "end_s", "value"],
     "targets.csv": ["model", "dataset", "metric", "target_value", "tolerance", "uplink_mbps", "simulated_value",
                     "difference", "settings_within", "verdict", "reason", "scenario_file"],
 }
 SCENARIO_KEYS = ("name", "methods", "workload", "edge", "cloud", "network", "accuracy")
+RUN_KEYS = ("model", "method", "uplink_mbps")  # one run configuration of a setting, over its replications
 
 
 @dataclass
@@ -52,6 +62,12 @@ class RunData:
     sweep: pd.DataFrame | None = None
     sweep_keys: tuple[str, ...] = ()
     targets: pd.DataFrame | None = None  # targets.csv, where the scenario has targets
+    # With replications (README, "Cellular links"): `runs` every results.csv row of the first
+    # setting (one per replication; `results` their means), `summary` summary.csv of the first
+    # setting, `stalls` stalls.csv; each None in folders written before them.
+    runs: pd.DataFrame | None = None
+    summary: pd.DataFrame | None = None
+    stalls: pd.DataFrame | None = None
 
     @property
     def methods(self) -> list[str]:
@@ -66,6 +82,29 @@ class RunData:
     @property
     def rates_mbps(self) -> list[float]:
         return sorted(set(self.results.uplink_mbps))
+
+    @property
+    def replications(self) -> int:
+        """Runs per configuration (results.csv's `replication` column; 1 in older folders)."""
+        runs = self.runs if self.runs is not None else self.results
+        if "replication" not in runs.columns:
+            return 1
+        return int(runs.groupby(list(RUN_KEYS), sort=False).replication.nunique().max())
+
+    @property
+    def shaped_links(self) -> bool:
+        """Whether a link follows a measured trace or has fixed outage windows (fig_link_traces)."""
+        network = self.scenario.get("network", {})
+        return bool(network.get("uplink_trace") or network.get("downlink_trace") or network.get("outages"))
+
+    def interval(self, measure: str) -> pd.DataFrame:
+        """The 95% confidence interval of `measure` (a summary.csv measure) per run configuration:
+        model, method, uplink_mbps, replications, ci_low, ci_high; no rows without summary.csv."""
+        columns = [f"{measure}_ci_low", f"{measure}_ci_high"]
+        if self.summary is None or any(c not in self.summary.columns for c in columns):
+            return pd.DataFrame(columns=[*RUN_KEYS, "replications", "ci_low", "ci_high"])
+        table = self.summary[[*RUN_KEYS, "replications", *columns]]
+        return table.rename(columns=dict(zip(columns, ("ci_low", "ci_high")))).reset_index(drop=True)
 
 
 def read_csv(folder: Path, name: str) -> pd.DataFrame:
@@ -85,6 +124,32 @@ def read_csv(folder: Path, name: str) -> pd.DataFrame:
         except ValueError as exc:
             raise UserError(f"{path}: column 'uplink_mbps' holds a value that is not a number ({exc})") from None
     return table
+
+
+def replication_means(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run configuration of `table` (results.csv): each number that differs between
+    its replications is their mean, everything else replication 0's value; `replication` gives
+    way to `replications` (N). A table of one replication comes back as it is."""
+    if "replication" not in table.columns or table.replication.nunique() <= 1:
+        return table
+    keys = [k for k in ("setting",) if k in table.columns] + list(RUN_KEYS)
+    numbers = [c for c in table.select_dtypes("number").columns if c not in keys and c != "replication"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    first = table.loc[table.sort_values("replication", kind="stable").groupby(keys, sort=False, dropna=False)
+                      .head(1).index.sort_values()]
+    out = first.set_index(keys)
+    differs = grouped[numbers].nunique(dropna=False).gt(1).reindex(out.index)
+    out[numbers] = out[numbers].where(~differs, grouped[numbers].mean().reindex(out.index))
+    out = out.assign(replications=grouped.size().reindex(out.index)).reset_index()
+    columns = [c for c in table.columns if c != "replication"] + ["replications"]
+    return out[columns].reset_index(drop=True)
+
+
+def first_setting(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of a sweep's first setting (the one traced); a table without settings as it is."""
+    if table is None or "setting" not in table.columns:
+        return table
+    return table[table.setting == table.setting.min()].reset_index(drop=True)
 
 
 def read_scenario(folder: Path) -> dict:
@@ -110,7 +175,7 @@ def load_run(folder: str | Path) -> RunData:
     scenario = read_scenario(folder)
     tables = {name: read_csv(folder, f"{name}.csv") for name in ("trace", "backlog", "epochs")}
     optional = {name: read_csv(folder, f"{name}.csv") if (folder / f"{name}.csv").exists() else None
-                for name in ("training", "split_points", "targets")}
+                for name in ("training", "split_points", "targets", "summary", "stalls")}
     sweep, keys = None, ()
     if "setting" in results.columns:
         keys = tuple(scenario.get("sweep", {}).get("keys", ()))
@@ -118,12 +183,12 @@ def load_run(folder: str | Path) -> RunData:
         if missing:
             raise UserError(f"{folder / 'results.csv'}: missing the swept column {missing[0]!r} (run the scenario "
                             "again)")
-        sweep, results = results, results[results.setting == results.setting.min()].reset_index(drop=True)
-        split = optional["split_points"]
-        if split is not None and "setting" in split.columns:
-            optional["split_points"] = split[split.setting == split.setting.min()].reset_index(drop=True)
-    return RunData(folder=folder, scenario=scenario, results=results, sweep=sweep, sweep_keys=keys, **optional,
-                   **tables)
+        sweep = replication_means(results)
+    for name in ("split_points", "summary"):
+        optional[name] = first_setting(optional[name])
+    runs = first_setting(results)
+    return RunData(folder=folder, scenario=scenario, results=replication_means(runs), runs=runs, sweep=sweep,
+                   sweep_keys=keys, **optional, **tables)
 
 
 def nearest_rate(rates_mbps: list[float], target_mbps: float = THREE_G_MBPS) -> float:

@@ -2,7 +2,9 @@
 runtime reduction, and the bytes that leave the device.
 
 Every function takes the loaded run and returns a ReportFigure whose `data` holds exactly the
-plotted values, copied from results.csv columns (never recomputed from the scenario).
+plotted values, copied from results.csv columns (never recomputed from the scenario). With
+replications a line is the mean over them, and where N > 1 a shaded band around it is the 95%
+confidence interval of summary.csv (`ci_low`..`ci_high`; an error bar where a line is one point).
 """
 import math
 
@@ -83,17 +85,58 @@ def span(values: pd.Series, unit: str) -> str:
     return f"{text(low)}{unit}" if text(low) == text(high) else f"{text(low)}-{text(high)}{unit}"
 
 
+def with_interval(data: pd.DataFrame, run: RunData, measure: str, keys: list[str],
+                  method: str | None = None) -> pd.DataFrame:
+    """`data` with the replications and the 95% interval of `measure` (of `method`'s runs where
+    given) from summary.csv: columns ci_low, ci_high, NaN with one replication or no summary.csv."""
+    interval = run.interval(measure)
+    if run.replications <= 1:
+        interval = interval.iloc[:0]
+    if method is not None:
+        interval = interval[interval.method == method]
+    merged = data.merge(interval[[*keys, "replications", "ci_low", "ci_high"]], on=keys, how="left")
+    return merged.astype({"replications": float, "ci_low": float, "ci_high": float})
+
+
+def draw_band(ax, line: pd.DataFrame, value: str, colour_: str, scale: float = 1.0,
+              floor: float = -math.inf) -> None:
+    """The shaded 95% interval (ci_low..ci_high, times `scale`) around one line of `value`; an error
+    bar where the line is a single point. The lower edge is cut at `floor` (a log axis' bottom)."""
+    band = line.dropna(subset=["ci_low", "ci_high"])
+    if band.empty:
+        return
+    low, high = (scale * band.ci_low).clip(lower=floor), scale * band.ci_high
+    if len(band) == 1:
+        mean = band[value]
+        ax.errorbar(band.uplink_mbps, mean, yerr=[(mean - low).clip(lower=0), (high - mean).clip(lower=0)],
+                    fmt="none", ecolor=colour_, alpha=0.45, capsize=5, lw=5)
+    else:
+        ax.fill_between(band.uplink_mbps, low, high, color=colour_, alpha=0.18, lw=0)
+
+
+def band_note(run: RunData) -> str:
+    return (f" Lines are means over {run.replications} replications; the shaded band is their 95% confidence "
+            "interval (Student t, summary.csv)." if run.replications > 1 and run.summary is not None else
+            f" Lines are means over {run.replications} replications." if run.replications > 1 else "")
+
+
 def fig_time_vs_bitrate(run: RunData) -> ReportFigure:
-    """1. Total training time against uplink rate, a line per method, a panel per model."""
+    """1. Total training time against uplink rate, a line per method, a panel per model (mean over
+    replications, with its 95% confidence band)."""
     data = run.results[["model", "method", "uplink_mbps", "total_time_s"]].sort_values(
         ["model", "method", "uplink_mbps"]).reset_index(drop=True)
+    data = with_interval(data, run, "total_time_s", ["model", "method", "uplink_mbps"])
     marks = crossovers(run.results)
     figure = new_figure(5.0 * len(run.models) + 0.4, 4.4)
     axes = figure.subplots(1, len(run.models), squeeze=False)[0]
     for ax, model in zip(axes, run.models):
+        mine = data[data.model == model]
+        low_s = pd.concat([mine.total_time_s, mine.ci_low[mine.ci_low > 0]]).min() / 2
+        high_s = pd.concat([mine.total_time_s, mine.ci_high]).max() * 2
         for method in run.methods:
             line = data[(data.model == model) & (data.method == method)]
             ax.plot(line.uplink_mbps, line.total_time_s, "o-", color=colour(method), label=label(method), ms=4)
+            draw_band(ax, line, "total_time_s", colour(method), floor=low_s)
         for m in marks[marks.model == model].itertuples():
             ax.axvline(m.uplink_mbps, color=colour(m.baseline), ls=":", lw=1.5)
             ax.plot(m.uplink_mbps, m.time_s, "o", ms=9, mfc="none", mec="black", mew=1.2)
@@ -101,9 +144,8 @@ def fig_time_vs_bitrate(run: RunData) -> ReportFigure:
                     fontsize=8, color=colour(m.baseline), bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
         ax.set(xscale="log", yscale="log", title=model, xlabel="uplink bit rate (Mbit/s)")
         rate_axis(ax.xaxis, run.rates_mbps)
-        mine = data[data.model == model].total_time_s
-        ax.set_ylim(mine.min() / 2, mine.max() * 2)
-        duration_axis(ax.yaxis, mine.min() / 2, mine.max() * 2)
+        ax.set_ylim(low_s, high_s)
+        duration_axis(ax.yaxis, low_s, high_s)
         ax.grid(True, which="major", alpha=0.3)
         notes = [comparison(run.results, model, b, marks) for b in BASELINES]
         text = "\n".join(["hierarchical:"] + [n for n in notes if n]) if any(notes) else ""
@@ -122,7 +164,7 @@ def fig_time_vs_bitrate(run: RunData) -> ReportFigure:
     else:
         what = "no hierarchical-vs-baseline comparison in this scenario"
     caption = (f"Lower is faster; the vertical gap between two lines on this log scale is the ratio of their "
-               f"times; {what}.")
+               f"times; {what}.{band_note(run)}")
     return ReportFigure("fig_time_vs_bitrate.png", "Training time against uplink bit rate", caption, data,
                         render_png(figure), marks=marks)
 
@@ -138,14 +180,17 @@ def fig_reduction(run: RunData) -> ReportFigure:
     data = pd.concat([hier[["model", "uplink_mbps"]].assign(baseline=b, reduction=hier[f"reduction_vs_{b}"])
                       for b in baselines]).sort_values(["model", "baseline", "uplink_mbps"]).reset_index(drop=True)
     data["reduction_percent"] = 100 * data.reduction
+    data = pd.concat([with_interval(data[data.baseline == b], run, f"reduction_vs_{b}", ["model", "uplink_mbps"],
+                                    "hierarchical") for b in baselines], ignore_index=True)
     figure = new_figure(5.0 * len(run.models) + 0.4, 4.4)
     axes = figure.subplots(1, len(run.models), squeeze=False, sharey=True)[0]
-    lowest = min(data.reduction_percent.min(), -LINEAR_PERCENT)
+    lowest = min(pd.concat([data.reduction_percent, 100 * data.ci_low]).min(), -LINEAR_PERCENT)
     for ax, model in zip(axes, run.models):
         for baseline in baselines:
             line = data[(data.model == model) & (data.baseline == baseline)]
             ax.plot(line.uplink_mbps, line.reduction_percent, "o-", color=colour(baseline), ms=4,
                     label=f"vs {label(baseline)}")
+            draw_band(ax, line, "reduction_percent", colour(baseline), scale=100.0)
         ax.axhline(0, color="black", lw=0.8)
         ax.set(xscale="log", title=model, xlabel="uplink bit rate (Mbit/s)")
         ax.set_yscale("symlog", linthresh=LINEAR_PERCENT, linscale=1.5)
@@ -161,7 +206,8 @@ def fig_reduction(run: RunData) -> ReportFigure:
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(baselines))
     caption = ("Above 0 hierarchical training saves that share of the baseline's time (the paper's headline "
                "metric, 1 - T_hier / T_baseline); the axis is linear between -100% and +100% and logarithmic "
-               "below (symlog), so large slowdowns stay readable: -900% means 10x the baseline's time.")
+               "below (symlog), so large slowdowns stay readable: -900% means 10x the baseline's time."
+               + band_note(run))
     return ReportFigure("fig_reduction.png", title, caption, data, render_png(figure))
 
 
@@ -200,5 +246,7 @@ def fig_bytes(run: RunData) -> ReportFigure:
     figure.legend([Patch(facecolor="#888888", alpha=a, hatch=h, edgecolor="white") for _, _, a, h in parts],
                   [name for _, name, _, _ in parts], loc="outside upper center", ncols=3)
     caption = (f"Stacked: raw samples (with labels) and features/activations sent up, gradients received; bytes do "
-               f"not depend on the bit rate (taken at {rate_text(rate)}); retransmissions excluded.")
+               f"not depend on the bit rate (taken at {rate_text(rate)}); retransmissions excluded"
+               + (f"; means over {run.replications} replications (dropped batches send nothing)."
+                  if run.replications > 1 else "."))
     return ReportFigure("fig_bytes.png", "What leaves the device", caption, data, render_png(figure))

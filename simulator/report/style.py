@@ -94,7 +94,10 @@ def duration_label(seconds: float) -> str:
 
 
 def rate_axis(axis, rates_mbps: list[float]) -> None:
-    """Log bit-rate axis ticked at decades, labelled 0.1, 1, 10, 100 (Mbit/s)."""
+    """Log bit-rate axis ticked at decades, labelled 0.1, 1, 10, 100 (Mbit/s). One rate alone gets
+    a factor of 2 either side (matplotlib would otherwise squeeze the axis to that one value)."""
+    if min(rates_mbps) == max(rates_mbps):
+        getattr(axis.axes, f"set_{axis.axis_name}lim")(rates_mbps[0] / 2, rates_mbps[0] * 2)
     low, high = math.floor(math.log10(min(rates_mbps))), math.ceil(math.log10(max(rates_mbps)))
     axis.set_major_locator(FixedLocator([10.0 ** k for k in range(low, high + 1)]))
     axis.set_major_formatter(lambda value, _: f"{value:g}")

@@ -18,6 +18,11 @@ RESOURCES = {"edge_cpu": "edge CPU", "edge_gpu": "edge GPU", "uplink": "uplink",
 TRACE_COLUMNS = ["model", "method", "uplink_mbps", "resource", "what", "batch", "start_s", "end_s"]
 
 
+def replication_note(run: RunData) -> str:
+    """trace.csv and backlog.csv hold replication 0 only."""
+    return f"; replication 0 of {run.replications}" if run.replications > 1 else ""
+
+
 def complete_until_s(events: pd.DataFrame) -> float:
     """Until when every resource a run used is fully traced: the earliest last event end."""
     return float(events.groupby("resource").end_s.max().min())
@@ -86,7 +91,7 @@ def fig_timeline(run: RunData) -> ReportFigure:
                   fontsize=8.5)
     caption = (f"{model} at {rate_text(rate)}: one bar per batch and resource; bars side by side are parallel "
                f"work, gaps are waiting (millisecond tasks drawn a little wider; hatched: past a method's traced "
-               f"batches).")
+               f"batches){replication_note(run)}.")
     return ReportFigure("fig_timeline.png", title, caption, data, render_png(figure))
 
 
@@ -133,5 +138,5 @@ def fig_backlog(run: RunData) -> ReportFigure:
     caption = (f"Hierarchical training at the lowest rate ({rate_text(rate)}), until the last traced batch enters "
                f"the buffer: a "
                f"line at the dashed capacity means the uplink is the bottleneck and the edge waits for it; "
-               f"near 0 the uplink keeps up.")
+               f"near 0 the uplink keeps up{replication_note(run)}.")
     return ReportFigure("fig_backlog.png", title, caption, data, render_png(figure))

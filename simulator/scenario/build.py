@@ -12,9 +12,10 @@ from ..core.names import AUTO, METHODS
 from ..core.typed import build_dataclass, key_text, shown
 from ..core.wire import CODECS
 from ..data.specs import DATASETS
+from ..links.traces import load_trace
 from ..models import MODELS, build_model
 from ..profiling.schema import Profile
-from .config import SPLIT_METHODS, MethodSplits, Scenario
+from .config import PAIRED, SPLIT_METHODS, MethodSplits, Scenario
 from .limits import (
     MAX_ACCURACY_EPOCHS,
     MAX_ACCURACY_WIDTH,
@@ -25,9 +26,13 @@ from .limits import (
     MAX_EVENT_BATCHES,
     MAX_MTU_BYTES,
     MAX_RATE_MBPS,
+    MAX_REPLICATIONS,
+    MAX_TIME_S,
+    MAX_TRACE_SCALE,
     MAX_TRAIN_SAMPLES,
     MAX_UPLINK_BUFFER_BATCHES,
     MAX_UPLINK_RATES,
+    MIN_MEAN_UP_S,
     MIN_RATE_MBPS,
 )
 
@@ -65,13 +70,16 @@ def check_values(s: Scenario, file: str) -> None:
         raise UserError(f"{file}: methods is empty; valid: {', '.join(METHODS)}")
     if len(set(s.methods)) != len(s.methods):
         raise UserError(f"{file}: methods lists a method twice")
-    runs = len(s.workload.models) * len(s.network.uplink_mbps) * len(s.methods)
+    runs = len(s.workload.models) * len(s.network.uplink_mbps) * len(s.methods) * s.replications
     MAX_EPOCH_ROWS.check(file, f"workload.epochs {s.workload.epochs:,} x {runs:,} runs (models x network.uplink_mbps "
                          "x methods) =", s.workload.epochs * runs)
-    if s.network.jitter_ms > 0 or s.network.loss_rate > 0:
+    n = s.network
+    if n.jitter_ms > 0 or n.loss_rate > 0 or n.uplink_trace or n.downlink_trace or n.outages or n.outage_model \
+            or n.uplink_buffer_policy != "block":
         batches = s.workload.epochs * s.batches_per_epoch
         MAX_EVENT_BATCHES.check(file, f"workload.epochs {s.workload.epochs:,} x {s.batches_per_epoch:,} batches per "
-                                "epoch (network.jitter_ms or loss_rate > 0) =", batches)
+                                "epoch (simulated event by event: jitter, loss, a trace, outages or a drop policy) =",
+                                batches)
 
 
 def check_output_dir(output_dir: str, file: str) -> None:
@@ -119,6 +127,7 @@ def check_workload(s: Scenario, file: str) -> None:
 
 def check_network(s: Scenario, file: str) -> None:
     n = s.network
+    check_traces(s, file)
     if not n.uplink_mbps:
         raise UserError(f"{file}: network.uplink_mbps is empty; give at least one bit rate in Mbit/s")
     MAX_UPLINK_RATES.check(file, "the number of network.uplink_mbps rates", len(n.uplink_mbps))
@@ -144,6 +153,65 @@ def check_network(s: Scenario, file: str) -> None:
     if not 0 <= n.loss_rate < 1:
         raise UserError(f"{file}: network.loss_rate must be in [0, 1), got {n.loss_rate}")
     assert n.codec in CODECS
+
+
+def check_traces(s: Scenario, file: str) -> None:
+    """Trace files, scales, offset and outages (README, "Cellular links"). With an uplink trace,
+    network.uplink_mbps becomes the trace's mean rate x each scale; trace paths become paths
+    that open from the working folder."""
+    n = s.network
+    base = Path(file).resolve().parent
+    MAX_UPLINK_RATES.check(file, "the number of network.trace_scale values", len(n.trace_scale))
+    for i, scale in enumerate(n.trace_scale):
+        positive(file, f"network.trace_scale[{i}]", scale)
+        MAX_TRACE_SCALE.check(file, f"network.trace_scale[{i}]", scale)
+        if scale in n.trace_scale[:i]:
+            raise UserError(f"{file}: network.trace_scale[{i}] {scale:g} is listed twice")
+    if n.uplink_trace is not None:
+        if n.uplink_mbps:
+            raise UserError(f"{file}: network.uplink_mbps and network.uplink_trace exclude each other; with a "
+                            "trace leave uplink_mbps out and list network.trace_scale values instead")
+        n.uplink_trace = trace_path(n.uplink_trace, base, file, "network.uplink_trace")
+        mean_mbps = load_trace(n.uplink_trace).mean_mbps
+        n.uplink_mbps = [mean_mbps * scale for scale in n.trace_scale]
+    elif len(n.trace_scale) != 1:
+        raise UserError(f"{file}: network.trace_scale lists {len(n.trace_scale)} values but sweeps only with "
+                        "network.uplink_trace; give one scale (of the downlink trace) or an uplink trace")
+    if n.downlink_trace is not None:
+        if n.downlink_mbps is not None:
+            raise UserError(f"{file}: network.downlink_mbps and network.downlink_trace exclude each other")
+        if n.downlink_trace == PAIRED:
+            if n.uplink_trace is None or not n.uplink_trace.endswith(".up"):
+                raise UserError(f"{file}: network.downlink_trace: paired needs a network.uplink_trace whose name ends "
+                                "in .up (its downlink is the same name with .down)")
+            n.downlink_trace = n.uplink_trace[:-3] + ".down"
+        n.downlink_trace = trace_path(n.downlink_trace, base, file, "network.downlink_trace")
+        s.downlink_trace_mean_mbps = load_trace(n.downlink_trace).mean_mbps
+    if n.trace_offset_s != "random":
+        positive(file, "network.trace_offset_s", n.trace_offset_s, allow_zero=True)
+        MAX_TIME_S.check(file, "network.trace_offset_s", n.trace_offset_s)
+    for i, window in enumerate(n.outages):
+        positive(file, f"network.outages[{i}].start_s", window.start_s, allow_zero=True)
+        positive(file, f"network.outages[{i}].duration_s", window.duration_s)
+        MAX_TIME_S.check(file, f"network.outages[{i}].start_s", window.start_s)
+        MAX_TIME_S.check(file, f"network.outages[{i}].duration_s", window.duration_s)
+    if n.outage_model is not None:
+        for key in ("mean_up_s", "mean_down_s"):
+            positive(file, f"network.outage_model.{key}", getattr(n.outage_model, key))
+            MAX_TIME_S.check(file, f"network.outage_model.{key}", getattr(n.outage_model, key))
+        MIN_MEAN_UP_S.check(file, "network.outage_model.mean_up_s", n.outage_model.mean_up_s)
+    positive(file, "replications", s.replications)
+    MAX_REPLICATIONS.check(file, "replications", s.replications)
+
+
+def trace_path(value: str, base: Path, file: str, key: str) -> str:
+    """The trace file `value` names (as written, else relative to the scenario), read and checked."""
+    path = resolve_path(value, base)
+    try:
+        load_trace(str(path))
+    except UserError as e:
+        raise UserError(f"{file}: {key}: {e}") from None
+    return str(path)
 
 
 def check_rate(file: str, key: str, rate_mbps: float) -> None:

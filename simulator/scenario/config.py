@@ -19,6 +19,7 @@ class MethodSplits:
 
 
 SPLIT_METHODS = (SPLIT_LEARNING, HIERARCHICAL)  # the methods that cut the network
+PAIRED = "paired"  # network.downlink_trace: the uplink trace's own downlink (.up -> .down)
 
 
 @dataclass
@@ -70,8 +71,23 @@ class CloudConfig:
 
 
 @dataclass
+class OutageWindow:
+    start_s: float  # simulated seconds since the run began
+    duration_s: float
+
+
+@dataclass
+class OutageModel:
+    """Exponential on/off periods (Gilbert-Elliott), drawn from the seed (README, "Cellular links")."""
+
+    mean_up_s: float
+    mean_down_s: float
+
+
+@dataclass
 class NetworkConfig:
-    uplink_mbps: list[float]  # uplink bit rates to sweep, Mbit/s
+    # uplink bit rates to sweep, Mbit/s; left out with an uplink_trace (trace_scale is the axis then)
+    uplink_mbps: list[float] = field(default_factory=list)
     downlink_mbps: float | None = None  # fixed downlink rate; default: downlink_ratio x uplink
     downlink_ratio: float = 1.0
     latency_ms: float = 50.0  # one-way propagation delay
@@ -81,6 +97,17 @@ class NetworkConfig:
     retransmit_timeout_ms: float = 200.0  # idle wait before each resend
     uplink_buffer_batches: int = 8  # edge-side uplink queue, in batches (hierarchical, full_cloud)
     codec: Literal["fp32", "fp16", "int8"] = "fp32"  # encoding of activations and gradients
+    # what the edge does when the uplink buffer is full: wait, or discard a feature batch
+    # (hierarchical training only; split learning and full_cloud always wait)
+    uplink_buffer_policy: Literal["block", "drop_oldest", "drop_newest"] = "block"
+    # measured capacity in place of the constant rate (README, "Cellular links"): a Mahimahi
+    # trace or a time_s,mbps CSV; downlink_trace "paired": the uplink trace's file with .up -> .down
+    uplink_trace: str | None = None
+    downlink_trace: str | None = None
+    trace_scale: list[float] = field(default_factory=lambda: [1.0])  # multiplies the traces' capacity; the axis
+    trace_offset_s: float | Literal["random"] = 0.0  # where in the trace the run starts; random: from the seed
+    outages: list[OutageWindow] = field(default_factory=list)  # windows in which both links carry nothing
+    outage_model: OutageModel | None = None
 
 
 @dataclass
@@ -144,6 +171,7 @@ class Scenario:
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
     split_search: SplitSearchConfig = field(default_factory=SplitSearchConfig)
     seed: int = 0
+    replications: int = 1  # runs of every stochastic configuration, each with its own seed and trace offset
     name: str = ""  # default: the file name without .yaml
     output_dir: str = ""  # default: reports/<name>
     description: str = ""
@@ -153,6 +181,7 @@ class Scenario:
     # Filled by load_scenario, not YAML keys:
     path: str = field(default="", init=False)
     data: dict = field(default_factory=dict, init=False)  # the file's data as read, for the sweep's settings
+    downlink_trace_mean_mbps: float = field(default=0.0, init=False)  # set with network.downlink_trace
     edge_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
     cloud_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
 
@@ -166,9 +195,26 @@ class Scenario:
         return -(-self.train_samples // self.workload.batch_size)
 
     def downlink_mbps(self, uplink_mbps: float) -> float:
+        """The downlink's rate (its trace's mean x scale with a downlink trace)."""
+        if self.network.downlink_trace is not None:
+            return self.downlink_trace_mean_mbps * self.trace_scale(uplink_mbps)
         if self.network.downlink_mbps is not None:
             return self.network.downlink_mbps
         return uplink_mbps * self.network.downlink_ratio
+
+    def trace_scale(self, uplink_mbps: float) -> float:
+        """The trace scale of the run at `uplink_mbps` (the trace's mean rate x scale with an
+        uplink trace; the one scale of the downlink trace otherwise)."""
+        if self.network.uplink_trace is None:
+            return self.network.trace_scale[0]
+        return self.network.trace_scale[self.network.uplink_mbps.index(uplink_mbps)]
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether runs draw random numbers: jitter, loss, an outage model or a random trace offset."""
+        n = self.network
+        return (n.jitter_ms > 0 or n.loss_rate > 0 or n.outage_model is not None
+                or (n.trace_offset_s == "random" and (n.uplink_trace or n.downlink_trace) is not None))
 
     def summary(self) -> str:
         models = ", ".join(f"{m.name}@{m.split_text()}" for m in self.workload.models)

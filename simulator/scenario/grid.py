@@ -31,13 +31,16 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")  # a target's name 
 # Keys a sweep cannot vary: its own sections, the names of the outputs, and the inner axis.
 NOT_SWEPT = {"sweep": "the sweep itself", "targets": "the targets", "name": "the scenario's name",
              "output_dir": "the output folder", "description": "the description",
-             "network.uplink_mbps": "the inner axis of every setting already; list the rates there"}
+             "network.uplink_mbps": "the inner axis of every setting already; list the rates there",
+             "network.trace_scale": "the inner axis with an uplink trace already; list the scales there",
+             "replications": "the number of runs of every setting; set it once"}
 
 
 # What a target can check: the numeric columns of results.csv (sweep.runner.RESULT_COLUMNS).
 METRICS = ("reduction_vs_split_learning", "reduction_vs_full_cloud", "total_time_s", "analytic_time_s", "bytes_up",
            "bytes_down", "raw_bytes_sent", "edge_busy_frac", "uplink_busy_frac", "downlink_busy_frac",
-           "cloud_busy_frac", "max_uplink_backlog", "final_accuracy", "early_exit_accuracy")
+           "cloud_busy_frac", "max_uplink_backlog", "edge_batches_trained", "cloud_batches_trained",
+           "batches_dropped", "final_accuracy", "early_exit_accuracy")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ MAX_EVENT_BATCHES = Limit(1_000_000, " batches", "with jitter or loss every batc
                           "about a minute and 0.6 GB per run here")
 
 # ---- network -------------------------------------------------------------------------------
+MAX_REPLICATIONS = Limit(1_000, " replications", "a 95% interval narrows as 1/sqrt(N); 1,000 give it to 3%")
+MAX_TRACE_SCALE = Limit(1e6, "x", "a million times a measured cellular link is beyond any fibre")
+MAX_TIME_S = Limit(1e9, " s", "32 years of simulated time")
+MIN_MEAN_UP_S = Limit(1.0, " s", "an outage model's up periods last at least a second on average; a run may "
+                      "draw at most 1,000,000 outages", lower=True)
 MAX_UPLINK_RATES = Limit(1_000, " rates", "each rate is one run per model and method; 1,000 draw a smooth curve")
 MIN_RATE_MBPS = Limit(1e-6, " Mbit/s", "1 bit/s; slower than any modem", lower=True)
 MAX_RATE_MBPS = Limit(1e9, " Mbit/s", "1 Pbit/s, the record for one optical fibre")

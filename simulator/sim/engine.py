@@ -5,6 +5,9 @@ no loss on the links the method uses) the simulation stops once the steady state
 and extrapolates exactly (see `recorder`); the first `trace_batches` batches are always
 simulated event by event, so the trace is the same either way.
 """
+import bisect
+import math
+
 import simpy
 
 from ..core.names import (
@@ -34,7 +37,8 @@ def simulate(spec: RunSpec) -> RunResult:
                             spec.fast_forward and spec.deterministic)
         phase.start(env, recorder)
         env.run(until=recorder.done)
-        start_s = recorder.end_s(recorder.final_stage, phase.n_batches - 1)
+        start_s = recorder.end_s(recorder.final_stage, phase.n_batches - 1) if not recorder.dropped \
+            else recorder.finished_s
         recorders.append(recorder)
 
     def total(measure) -> float:
@@ -43,6 +47,9 @@ def simulate(spec: RunSpec) -> RunResult:
     compute = edge_compute(spec.edge_has_gpu)
     edge_stage = (compute, BACKWARD if spec.method == SPLIT_LEARNING else TRAIN)
     cloud = recorders[-1]
+    for recorder in recorders:
+        recorder.dropped.sort()  # drops come in batch order; sorted, whatever a policy does
+    dropped = [batch for r in recorders for batch in r.dropped]
     bytes_up = total(lambda r: r.bytes_sent(UPLINK))
     return RunResult(
         total_time_s=start_s,
@@ -59,10 +66,40 @@ def simulate(spec: RunSpec) -> RunResult:
         max_uplink_backlog=max(r.max_backlog.get(UPLINK, 0) for r in recorders),
         edge_batches_trained=total(lambda r: r.batches_done(edge_stage)),
         cloud_batches_trained=total(lambda r: r.batches_done(CLOUD_TRAIN)),
-        epoch_end_s=tuple(cloud.end_s(CLOUD_TRAIN, (epoch + 1) * spec.batches_per_epoch - 1)
+        batches_dropped=len(dropped),
+        dropped_batches=tuple(dropped),
+        epoch_end_s=tuple(trained_end_s(cloud, (epoch + 1) * spec.batches_per_epoch - 1)
                           for epoch in range(spec.epochs)),
         trace=tuple(sorted((event for r in recorders for event in r.trace),
                            key=lambda e: (e.start_s, e.end_s, e.resource, e.what, e.batch))),
         backlog_trace=tuple(sample for r in recorders for sample in r.backlog_trace.get(UPLINK, [])),
         fast_forwarded=any(r.periods_s is not None for r in recorders),
+        **worst_stall(recorders, start_s),
     )
+
+
+def trained_end_s(recorder: Recorder, batch: int) -> float:
+    """When the cloud finished the last batch it trained among 0..`batch` (nan if none): with
+    drops, the cloud's log skips the dropped batches."""
+    if not recorder.dropped:
+        return recorder.end_s(CLOUD_TRAIN, batch)
+    position = batch + 1 - bisect.bisect_right(recorder.dropped, batch) - 1
+    return recorder.end_s(CLOUD_TRAIN, position) if position >= 0 else math.nan
+
+
+STALL_BEFORE_S, STALL_AFTER_S = 20.0, 40.0  # the report's window around the worst stall
+
+
+def worst_stall(recorders: list[Recorder], end_s: float) -> dict:
+    """The longest uplink stall before `end_s`, with the backlog and drops around it."""
+    links = [r.links[UPLINK] for r in recorders if UPLINK in r.links and r.links[UPLINK].clock is not None]
+    stalls = [(b - a, (a, b), link) for link in links for a, b in link.clock.stalls_until(end_s)]
+    if not stalls:
+        return {}
+    _, (start_s, stop_s), link = max(stalls, key=lambda s: s[0])
+    low, high = start_s - STALL_BEFORE_S, stop_s + STALL_AFTER_S
+    times = link.backlog_times_s
+    first, last = bisect.bisect_left(times, low), bisect.bisect_right(times, high)
+    backlog = tuple(zip(times[first:last], link.backlog_levels[first:last]))
+    return {"worst_stall_s": (start_s, stop_s), "stall_backlog": backlog,
+            "stall_drops": tuple((t, b) for t, b in link.dropped if low <= t <= high)}

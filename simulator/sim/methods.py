@@ -63,7 +63,8 @@ def phases(spec: RunSpec) -> list[Phase]:
     buffer = spec.uplink_buffer_batches
 
     def uplink(env: simpy.Environment, recorder: Recorder) -> Link:
-        return Link(env, UPLINK, spec.uplink, uplink_rng, recorder, buffer)
+        return Link(env, UPLINK, spec.uplink, uplink_rng, recorder, buffer, spec.drop_policy or "block",
+                    keep_backlog=spec.uplink.shape.varies)
 
     def edge(env: simpy.Environment, recorder: Recorder) -> EdgeDevice:
         return EdgeDevice(env, recorder, spec.costs, spec.edge_has_gpu)

@@ -1,76 +1,135 @@
 """A network link (the uplink or the downlink) as a FIFO server followed by a pure delay.
 
     sender --send()--> buffer (capacity K batches, the one on the wire included)
-           --transmit--> serialisation: bytes*8 / (rate_mbps*1e6) s, plus retransmissions
+           --transmit--> on the wire until the payload has left the link
            --propagate--> delivered (unbounded) --> receiver
 
-A payload leaves the buffer when its last bit is on the wire. It then propagates for
-latency_ms plus an exponential jitter draw (mean jitter_ms) while the link already sends
-the next one; deliveries stay in order:
+Constant rate: a payload of P bytes is on the wire for P*8 / (rate_mbps*1e6) s. A measured
+trace or outage windows (`LinkSpec.shape`) replace that by the exact rule of
+`links.capacity`: the next unused delivery opportunities (Mahimahi) or the bits the rate
+trace carries, none inside an outage. A payload leaves the buffer when it has left the link.
+It then propagates for latency_ms plus an exponential jitter draw (mean jitter_ms) while the
+link already sends the next one; deliveries stay in order:
 
     delivery_s = max(previous delivery_s, send_end_s + latency_ms/1000 + jitter_s)
 
 Loss: a payload is ceil(bytes/mtu) packets; the extra packets needed until each got through
 is one NegativeBinomial(packets, 1 - loss_rate) draw. Each extra packet holds the link for
 its serialisation (min(mtu, payload) bytes) plus retransmit_timeout_ms of idle wait. Busy
-time counts bits on the wire only; `bytes` counts each payload once.
+time counts the seconds the link is held for sending, timeouts excluded; `bytes` counts each
+payload once.
+
+When the buffer is full, the sender's `policy` decides (`BUFFER_POLICIES`):
+
+    block        the sender waits for room (the behaviour of every method by default)
+    drop_oldest  the oldest payload still waiting (not the one on the wire) is discarded and
+                 the new one queued; with none waiting (K = 1), the new one is discarded
+    drop_newest  the new payload is discarded
+
+A discarded batch never reaches the receiver; the link lists it in `dropped`.
 """
 import math
+from array import array
 
 import numpy as np
 import simpy
 
 from ..core.names import PROPAGATE, SEND
 from ..costmodel.costs import LinkSpec, packet_count, serialisation_time_s
+from ..links.capacity import LinkClock
 from .recorder import Recorder
+
+BUFFER_POLICIES = ("block", "drop_oldest", "drop_newest")
 
 
 class Link:
     """One direction of the network, named "uplink" or "downlink"; runs `transmit` and `propagate`."""
 
     def __init__(self, env: simpy.Environment, name: str, spec: LinkSpec, rng: np.random.Generator,
-                 recorder: Recorder, buffer_batches: float = math.inf):
+                 recorder: Recorder, buffer_batches: float = math.inf, policy: str = "block",
+                 keep_backlog: bool = False):
+        if policy not in BUFFER_POLICIES:
+            raise ValueError(f"unknown buffer policy {policy!r}; valid: {', '.join(BUFFER_POLICIES)}")
         self.env = env
         self.name = name
         self.spec = spec
         self.rng = rng
         self.recorder = recorder
+        self.policy = policy
+        self.capacity = buffer_batches
         self.buffer = simpy.Container(env, capacity=buffer_batches)  # blocks the sender when full
         self.backlog = 0  # batches queued or on the wire (the buffer's level, counted where it changes)
         self.queue = simpy.Store(env)  # (batch, payload_bytes) waiting for the wire, FIFO
         self.in_flight = simpy.Store(env)  # (batch, send_end_s, delivery_s), in delivery order
         self.delivered = simpy.Store(env)  # batch numbers that reached the receiver
         self.last_delivery_s = env.now
+        self.clock = LinkClock(spec.rate_mbps, spec.shape) if spec.shape.varies else None
+        self.dropped: list[tuple[float, int]] = []  # (time_s, batch) of every discarded payload
+        # every backlog change over the whole run, for the report's worst-outage figure
+        self.keep_backlog = keep_backlog
+        self.backlog_times_s, self.backlog_levels = array("d"), array("l")
+        recorder.links[name] = self
         self.send_log = recorder.log(name, SEND)
         self.propagate_log = recorder.log(name, PROPAGATE)
         env.process(self.transmit())
         env.process(self.propagate())
 
+    def _note_backlog(self, batch: int) -> None:
+        self.recorder.note_backlog(self.name, batch, self.backlog)
+        if self.keep_backlog:
+            self.backlog_times_s.append(self.env.now)
+            self.backlog_levels.append(self.backlog)
+
+    def _drop(self, batch: int) -> None:
+        self.dropped.append((self.env.now, batch))
+        self.recorder.note_drop(batch)
+
     def send(self, batch: int, payload_bytes: int):
-        """Sender side (use with `yield from`): wait for room in the buffer, then queue the payload."""
+        """Sender side (use with `yield from`): queue the payload, waiting for room or dropping
+        a payload by the policy when the buffer is full."""
+        if self.policy != "block" and self.backlog >= self.capacity:
+            if self.policy == "drop_newest" or not self.queue.items:
+                self._drop(batch)
+                return
+            oldest, _ = self.queue.items.pop(0)  # still waiting: never on the wire
+            self._drop(oldest)
+            self.queue.put((batch, payload_bytes))
+            return
         yield self.buffer.put(1)
         self.backlog += 1
-        self.recorder.note_backlog(self.name, batch, self.backlog)
+        self._note_backlog(batch)
         self.queue.put((batch, payload_bytes))
 
     def wire_time_s(self, payload_bytes: int) -> tuple[float, float]:
-        """(seconds the link is held, seconds of bits on the wire) for one payload, loss included."""
+        """(seconds the link is held, seconds of bits on the wire) for one payload at the constant
+        rate, loss included."""
         wire_s = serialisation_time_s(payload_bytes, self.spec)
-        if self.spec.loss_rate == 0 or payload_bytes == 0:
+        extra = self.extra_packets(payload_bytes)
+        if extra == 0:
             return wire_s, wire_s
-        extra = int(self.rng.negative_binomial(packet_count(payload_bytes, self.spec), 1 - self.spec.loss_rate))
         resend_s = extra * serialisation_time_s(min(self.spec.mtu_bytes, payload_bytes), self.spec)
         return wire_s + resend_s + extra * self.spec.retransmit_timeout_ms / 1e3, wire_s + resend_s
 
+    def extra_packets(self, payload_bytes: int) -> int:
+        if self.spec.loss_rate == 0 or payload_bytes == 0:
+            return 0
+        return int(self.rng.negative_binomial(packet_count(payload_bytes, self.spec), 1 - self.spec.loss_rate))
+
     def transmit(self):
-        """Serialise queued payloads one at a time, in order."""
+        """Put queued payloads on the wire one at a time, in order."""
         while True:
             batch, payload_bytes = yield self.queue.get()
             start_s = self.env.now
-            held_s, busy_s = self.wire_time_s(payload_bytes)
+            if self.clock is None:
+                held_s, busy_s = self.wire_time_s(payload_bytes)
+            else:
+                extra = self.extra_packets(payload_bytes)
+                resent_bytes = extra * min(self.spec.mtu_bytes, payload_bytes)
+                busy_s = self.clock.send_end_s(start_s, payload_bytes, resent_bytes) - start_s
+                held_s = busy_s + extra * self.spec.retransmit_timeout_ms / 1e3
             yield self.env.timeout(held_s)
             self.backlog -= 1
-            self.recorder.note_backlog(self.name, batch, self.backlog)
+            self._note_backlog(batch)
             yield self.buffer.get(1)  # room for the sender
             self.send_log.add(batch, start_s, self.env.now, busy_s, payload_bytes)
             jitter_s = self.rng.exponential(self.spec.jitter_ms / 1e3) if self.spec.jitter_ms > 0 else 0.0

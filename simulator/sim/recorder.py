@@ -82,6 +82,19 @@ class Recorder:
         self.trace: list[TraceEvent] = []
         self.backlog_trace: dict[str, list[tuple[float, int]]] = {}
         self.max_backlog: dict[str, int] = {}
+        self.links: dict = {}  # name -> sim.network.Link of this phase (they register themselves)
+        self.dropped: list[int] = []  # batches a link discarded (buffer policy drop_*), in increasing order
+        self.finished_s: float | None = None  # when every batch was trained or dropped
+
+    def _finish(self) -> None:
+        self.finished_s = self.env.now
+        self.done.succeed()
+
+    def note_drop(self, batch: int) -> None:
+        """A link discarded `batch`: it will never reach the final stage."""
+        self.dropped.append(batch)
+        if not self.done.triggered and len(self.stages[self.final_stage].end_s) + len(self.dropped) == self.n_batches:
+            self._finish()
 
     def log(self, resource: str, what: str) -> StageLog:
         return self.stages[(resource, what)]
@@ -95,12 +108,12 @@ class Recorder:
     def final_batch_done(self, batch: int) -> None:
         if self.done.triggered:  # a zero-length stage may finish again before the run stops
             return
-        if batch == self.n_batches - 1:
-            self.done.succeed()
-        elif self.fast_forward and batch >= max(self.trace_batches, self.window):
+        if len(self.stages[self.final_stage].end_s) + len(self.dropped) == self.n_batches:
+            self._finish()
+        elif self.fast_forward and not self.dropped and batch >= max(self.trace_batches, self.window):
             self.periods_s = self._steady_periods(batch)
             if self.periods_s is not None:
-                self.done.succeed()
+                self._finish()
 
     def _steady_periods(self, last: int) -> dict[Stage, float] | None:
         """Per-stage period if batches last-W .. last prove the steady state, else None."""

@@ -5,7 +5,7 @@ the spec; kept apart so neither imports the other.
 """
 from dataclasses import dataclass
 
-from ..core.names import METHODS, SPLIT_LEARNING
+from ..core.names import HIERARCHICAL, METHODS, SPLIT_LEARNING
 from ..costmodel.costs import RAW_UPLOADS, BatchCosts, LinkSpec
 from .recorder import TraceEvent
 
@@ -21,6 +21,9 @@ class RunSpec:
     batches_per_epoch: int  # ceil(train_samples / batch_size); see costs.batches_per_epoch
     epochs: int
     uplink_buffer_batches: int = 1  # edge-side uplink queue, the batch on the wire included
+    # when that queue is full: block (wait), drop_oldest or drop_newest (`network.BUFFER_POLICIES`);
+    # only hierarchical training drops: split learning waits by nature, full_cloud's raw data waits
+    uplink_buffer_policy: str = "block"
     edge_has_gpu: bool = False
     raw_upload: str = "once"  # full_cloud: upload the training set "once" or "every_epoch"
     seed: int = 0  # jitter and loss draws
@@ -35,13 +38,23 @@ class RunSpec:
         for name in ("batches_per_epoch", "epochs", "uplink_buffer_batches"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.uplink_buffer_policy not in ("block", "drop_oldest", "drop_newest"):
+            raise ValueError(f"unknown uplink_buffer_policy {self.uplink_buffer_policy!r}; "
+                             "valid: block, drop_oldest, drop_newest")
         if self.trace_batches < 0:
             raise ValueError(f"trace_batches must be non-negative, got {self.trace_batches!r}")
 
     @property
     def deterministic(self) -> bool:
-        """No jitter and no loss on the links this method uses."""
-        return self.uplink.deterministic and (self.method != SPLIT_LEARNING or self.downlink.deterministic)
+        """No jitter, loss, trace or outage on the links this method uses, and no dropping."""
+        return (self.uplink.deterministic and (self.method != SPLIT_LEARNING or self.downlink.deterministic)
+                and self.drop_policy is None)
+
+    @property
+    def drop_policy(self) -> str | None:
+        """The uplink's dropping policy where this method drops (hierarchical only), else None."""
+        return self.uplink_buffer_policy if self.method == HIERARCHICAL and self.uplink_buffer_policy != "block" \
+            else None
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,18 @@ class RunResult:
     cloud_busy_s: float
     max_uplink_backlog: int  # batches in the uplink buffer, the one on the wire included
     edge_batches_trained: int  # every batch once per epoch; 0 for full_cloud
-    cloud_batches_trained: int
+    cloud_batches_trained: int  # fewer than the edge's when the uplink dropped batches
+    batches_dropped: int  # feature batches the uplink discarded (hierarchical under drop_*)
+    dropped_batches: tuple[int, ...]  # which ones (0-based over the run), for training the cloud without them
     epoch_end_s: tuple[float, ...]  # when the cloud finished each epoch's last batch
     trace: tuple[TraceEvent, ...]  # first `trace_batches` batches, by start time
     backlog_trace: tuple[tuple[float, int], ...]  # (time_s, uplink backlog) in the trace window
     fast_forwarded: bool
+    # the longest uplink stall (outage, or trace gap > 1 s) while the run lasted, and the uplink's
+    # backlog and drops from 20 s before it to 40 s after it (empty on a link that never stalls)
+    worst_stall_s: tuple[float, float] | None = None
+    stall_backlog: tuple[tuple[float, int], ...] = ()
+    stall_drops: tuple[tuple[float, int], ...] = ()
 
     def _fraction(self, busy_s: float) -> float:
         return busy_s / self.total_time_s if self.total_time_s > 0 else 0.0

@@ -6,6 +6,12 @@
                   (model, method, uplink_mbps, time_s, backlog)
     epochs.csv    simulated time at which the cloud finished each epoch
                   (model, method, uplink_mbps, epoch, end_s)
+    stalls.csv    per run on a trace or with outages: its longest uplink stall (kind "stall",
+                  time_s to end_s), and the uplink backlog (kind "backlog", value = batches) and
+                  the dropped batches (kind "drop", value = batch) from 20 s before it to 40 s
+                  after (model, method, uplink_mbps, replication, kind, time_s, end_s, value)
+
+With replications, trace, backlog and epochs hold replication 0; stalls every replication.
     scenario.json what was simulated: devices and their profiles' sources, network,
                   workload, accuracy-run configuration
 
@@ -23,21 +29,30 @@ from ..training.runs import proxy_note
 
 RUN_KEYS = ("model", "method", "uplink_mbps")
 # Every file a scenario run writes into its output folder, besides the report's (report.REPORT_FILES).
-RUN_FILES = ("results.csv", "training.csv", "split_points.csv", "trace.csv", "backlog.csv", "epochs.csv",
-             "scenario.json")
+RUN_FILES = ("results.csv", "summary.csv", "training.csv", "split_points.csv", "trace.csv", "backlog.csv",
+             "epochs.csv", "stalls.csv", "scenario.json")
+STALL_COLUMNS = [*RUN_KEYS, "replication", "kind", "time_s", "end_s", "value"]
 
 
 def run_tables(results: dict) -> dict[str, pd.DataFrame]:
-    """trace, backlog and epochs tables from {SweepPoint: RunResult}."""
-    trace, backlog, epochs = [], [], []
+    """trace, backlog, epochs and stalls tables from {SweepPoint: RunResult}."""
+    trace, backlog, epochs, stalls = [], [], [], []
     for point, result in results.items():
         key = {"model": point.model, "method": point.method, "uplink_mbps": point.uplink_mbps}
+        if result.worst_stall_s is not None:
+            run = {**key, "replication": point.replication}
+            stalls.append({**run, "kind": "stall", "time_s": result.worst_stall_s[0], "end_s": result.worst_stall_s[1]})
+            stalls += [{**run, "kind": "backlog", "time_s": t, "value": level} for t, level in result.stall_backlog]
+            stalls += [{**run, "kind": "drop", "time_s": t, "value": batch} for t, batch in result.stall_drops]
+        if point.replication:
+            continue
         trace += [{**key, **asdict(event)} for event in result.trace]
         backlog += [{**key, "time_s": time_s, "backlog": level} for time_s, level in result.backlog_trace]
         epochs += [{**key, "epoch": i, "end_s": end_s} for i, end_s in enumerate(result.epoch_end_s, start=1)]
     return {"trace": pd.DataFrame(trace, columns=[*RUN_KEYS, "resource", "what", "batch", "start_s", "end_s"]),
             "backlog": pd.DataFrame(backlog, columns=[*RUN_KEYS, "time_s", "backlog"]),
-            "epochs": pd.DataFrame(epochs, columns=[*RUN_KEYS, "epoch", "end_s"])}
+            "epochs": pd.DataFrame(epochs, columns=[*RUN_KEYS, "epoch", "end_s"]),
+            "stalls": pd.DataFrame(stalls, columns=STALL_COLUMNS)}
 
 
 def scenario_summary(scenario: Scenario, trained: bool) -> dict:
@@ -51,6 +66,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
 
     return {
         "name": scenario.name, "description": scenario.description, "path": scenario.path, "seed": scenario.seed,
+        "replications": scenario.replications,
         "methods": list(scenario.methods),
         "workload": {**asdict(scenario.workload), "train_samples": scenario.train_samples,
                      "batches_per_epoch": scenario.batches_per_epoch},
@@ -63,7 +79,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
 
 
 def write_run_outputs(folder: str, results: dict, summary: dict) -> list[str]:
-    """Write trace.csv, backlog.csv, epochs.csv and scenario.json; return their paths."""
+    """Write trace.csv, backlog.csv, epochs.csv, stalls.csv and scenario.json; return their paths."""
     paths = []
     for name, table in run_tables(results).items():
         paths.append(f"{folder}/{name}.csv")

@@ -5,6 +5,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -18,15 +19,20 @@ from ..scenario.grid import Setting, setting_error, settings, value_text
 from ..scenario.load import load_scenario
 from ..sim.engine import simulate
 from ..sim.run import RunResult
+from ..data.specs import DATASETS
 from ..training.runs import (
     RowKey,
     TrainingResult,
     TrainingResults,
+    TrainingRun,
     proxy_note,
+    run_settings,
     scenario_accuracy,
 )
+from ..training.skips import encode_skips, proxy_skips
 from .outputs import RUN_FILES, scenario_summary, write_run_outputs
-from .points import SweepPoint, run_spec, sweep_points
+from .points import SweepPoint, run_spec, sweep_points, trace_offset_s
+from .replications import confidence_table
 from .split_table import SplitSearch, search_splits
 from .targets import (
     match_targets,
@@ -37,24 +43,36 @@ from .targets import (
 )
 
 RESULT_COLUMNS = [
-    "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "downlink_mbps", "latency_ms",
+    "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "replication", "downlink_mbps",
+    "latency_ms", "uplink_trace", "downlink_trace", "trace_scale", "trace_offset_s", "uplink_buffer_policy",
     "epochs", "batches_per_epoch", "batch_size", "total_time_s", "analytic_time_s",
     "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up", "bytes_down", "raw_bytes_sent",
     "edge_busy_frac", "uplink_busy_frac", "downlink_busy_frac", "cloud_busy_frac", "max_uplink_backlog",
+    "edge_batches_trained", "cloud_batches_trained", "batches_dropped",
     "edge_profile_source", "cloud_profile_source",
     "final_accuracy", "early_exit_accuracy", "accuracy_dataset", "accuracy_width", "accuracy_epochs",
     "accuracy_train_samples", "accuracy_proxy", "training_wall_s",
 ]
 TRAINING_COLUMNS = ["model", "method", "trained_as", "split", "codec", "dataset", "width", "epoch", "train_loss",
-                    "exit_train_loss", "final_accuracy", "early_exit_accuracy", "wall_time_s", "device", "cache_key"]
+                    "exit_train_loss", "final_accuracy", "early_exit_accuracy", "wall_time_s", "device", "cache_key",
+                    "cloud_skipped"]
 
 
 def result_row(scenario: Scenario, point: SweepPoint, result: RunResult) -> dict:
+    n = scenario.network
+    traced = n.uplink_trace is not None or n.downlink_trace is not None
     return {
         "scenario": scenario.name, "model": point.model, "dataset": scenario.workload.dataset,
         "method": point.method, "split": point.split if point.method != "full_cloud" else "",
-        "codec": scenario.network.codec, "uplink_mbps": point.uplink_mbps,
-        "downlink_mbps": scenario.downlink_mbps(point.uplink_mbps), "latency_ms": scenario.network.latency_ms,
+        "codec": n.codec, "uplink_mbps": point.uplink_mbps, "replication": point.replication,
+        "downlink_mbps": scenario.downlink_mbps(point.uplink_mbps), "latency_ms": n.latency_ms,
+        "uplink_trace": Path(n.uplink_trace).name if n.uplink_trace else "",
+        "downlink_trace": Path(n.downlink_trace).name if n.downlink_trace else "",
+        "trace_scale": scenario.trace_scale(point.uplink_mbps) if traced else math.nan,
+        "trace_offset_s": trace_offset_s(scenario, point) if traced else math.nan,
+        "uplink_buffer_policy": n.uplink_buffer_policy,
+        "edge_batches_trained": result.edge_batches_trained, "cloud_batches_trained": result.cloud_batches_trained,
+        "batches_dropped": result.batches_dropped,
         "epochs": scenario.workload.epochs, "batches_per_epoch": scenario.batches_per_epoch,
         "batch_size": scenario.workload.batch_size, "total_time_s": result.total_time_s,
         "analytic_time_s": result.analytic_time_s, "bytes_up": result.bytes_up, "bytes_down": result.bytes_down,
@@ -66,11 +84,15 @@ def result_row(scenario: Scenario, point: SweepPoint, result: RunResult) -> dict
     }
 
 
+RUN_MATCH = ("model", "uplink_mbps", "replication")  # the runs of one comparison
+
+
 def add_reductions(table: pd.DataFrame) -> pd.DataFrame:
-    """reduction_vs_X = 1 - total_time_s / (X's total_time_s at the same model and uplink rate)."""
+    """reduction_vs_X = 1 - total_time_s / (X's total_time_s at the same model, uplink rate and
+    replication: the methods of one replication meet the same network)."""
     for baseline in ("split_learning", "full_cloud"):
-        base = table[table.method == baseline].set_index(["model", "uplink_mbps"]).total_time_s
-        keys = pd.MultiIndex.from_frame(table[["model", "uplink_mbps"]])
+        base = table[table.method == baseline].set_index(list(RUN_MATCH)).total_time_s
+        keys = pd.MultiIndex.from_frame(table[list(RUN_MATCH)])
         reference = base.reindex(keys).to_numpy()
         table[f"reduction_vs_{baseline}"] = 1.0 - table.total_time_s.to_numpy() / reference
     return table
@@ -93,12 +115,13 @@ def simulate_scenario(scenario: Scenario, progress: bool = True, search: SplitSe
 
 
 def summary_table(table: pd.DataFrame) -> str:
-    """Total time per method per model and uplink rate, and hierarchical's reductions."""
+    """Total time per method per model and uplink rate, and hierarchical's reductions (means over
+    the replications)."""
     wide = table.pivot_table(index=["model", "uplink_mbps"], columns="method", values="total_time_s", sort=False)
     out = pd.DataFrame(index=wide.index)
     for method in wide.columns:
         out[method] = wide[method].map(duration_text)
-    hier = table[table.method == "hierarchical"].set_index(["model", "uplink_mbps"])
+    hier = table[table.method == "hierarchical"].groupby(["model", "uplink_mbps"], sort=False).mean(numeric_only=True)
     for baseline in ("split_learning", "full_cloud"):
         column = f"reduction_vs_{baseline}"
         if "hierarchical" in wide.columns and baseline in wide.columns:
@@ -111,34 +134,73 @@ def row_keys(table: pd.DataFrame) -> list[RowKey]:
     return list(dict.fromkeys(zip(table.model, table.method, table.split.fillna(""))))
 
 
-def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[RowKey, TrainingResult]) -> None:
-    """Fill the accuracy columns of every row from its (model, method, split) training run."""
+def add_accuracy(table: pd.DataFrame, scenario: Scenario, accuracy: dict[RowKey, TrainingResult],
+                 dropped: dict[int, TrainingResult] | None = None) -> None:
+    """Fill the accuracy columns of every row from its (model, method, split) training run, or,
+    for a row whose uplink dropped batches, from the run whose cloud skipped them (`dropped`,
+    by row index)."""
     note = proxy_note(scenario)
+    dropped = dropped or {}
 
     def columns(result: TrainingResult) -> dict:
         run = result.run
+        proxy = note
+        if run.cloud_skip:
+            skipped = sum(e.cloud_skipped_batches for e in result.epochs)
+            total = run.epochs * proxy_batches_per_epoch(scenario)
+            proxy = (f"{note}; " if note else "proxy: ") + (f"the cloud skipped {skipped:,} of {total:,} training "
+                                                             "batches, the simulated drops mapped by position in the run")
         return {"final_accuracy": result.final.final_accuracy, "early_exit_accuracy": result.final.early_exit_accuracy,
                 "accuracy_dataset": run.dataset, "accuracy_width": run.width, "accuracy_epochs": run.epochs,
                 "accuracy_train_samples": run.train_subset if run.train_subset is not None else "all",
-                "accuracy_proxy": note, "training_wall_s": sum(e.wall_time_s for e in result.epochs)}
+                "accuracy_proxy": proxy, "training_wall_s": sum(e.wall_time_s for e in result.epochs)}
 
-    values = pd.DataFrame([columns(accuracy[key]) for key in zip(table.model, table.method, table.split.fillna(""))],
-                          index=table.index)
+    keys = zip(table.index, table.model, table.method, table.split.fillna(""))
+    values = pd.DataFrame([columns(dropped[i] if i in dropped else accuracy[(model, method, split)])
+                           for i, model, method, split in keys], index=table.index)
     for name in values.columns:
         table[name] = values[name]
 
 
-def training_table(accuracy: dict[RowKey, TrainingResult]) -> pd.DataFrame:
-    """Per-epoch metrics of every (model, method, split) of results.csv, for time-to-accuracy plots."""
+def proxy_batches_per_epoch(scenario: Scenario) -> int:
+    """Training batches per epoch of the accuracy proxy (its loaders keep the last, short batch)."""
+    a = scenario.accuracy
+    samples = a.train_subset or DATASETS[a.dataset or scenario.workload.dataset].train_samples
+    return math.ceil(samples / (a.batch_size or scenario.workload.batch_size))
+
+
+def dropped_accuracy(scenario: Scenario, table: pd.DataFrame, results: dict[SweepPoint, RunResult],
+                     training: TrainingResults) -> dict[int, TrainingResult]:
+    """For every hierarchical row whose uplink dropped batches: the real training run whose cloud
+    skips the proxy batches those drops map onto (`training.skips.proxy_skips`), by row index."""
+    by_point = {(p.model, p.method, p.uplink_mbps, p.replication): r for p, r in results.items()}
+    common = run_settings(scenario)
+    out = {}
+    rows = table[(table.method == "hierarchical") & (table.batches_dropped > 0)]
+    for i, row in zip(rows.index, rows.itertuples()):
+        result = by_point[(row.model, row.method, row.uplink_mbps, row.replication)]
+        skips = proxy_skips(result.dropped_batches, scenario.workload.epochs, scenario.batches_per_epoch,
+                            common["epochs"], proxy_batches_per_epoch(scenario))
+        run = TrainingRun.of(row.model, "hierarchical", row.split, scenario.network.codec,
+                             cloud_skip=encode_skips(skips), **common)
+        out[i] = training.result(run)
+    return out
+
+
+def training_table(accuracy: dict[RowKey, TrainingResult], dropped: list[TrainingResult] = ()) -> pd.DataFrame:
+    """Per-epoch metrics of every (model, method, split) of results.csv, for time-to-accuracy plots,
+    and of every run whose cloud skipped dropped batches (told apart by cache_key and cloud_skipped)."""
     rows = []
-    for (model, method, split), result in accuracy.items():
+    runs = [*accuracy.items(), *(((r.run.model, r.run.method, r.run.split), r) for r in dropped)]
+    for (model, method, split), result in runs:
         run = result.run
         for epoch in result.epochs:
             rows.append({"model": model, "method": method, "trained_as": run.method, "split": split,
                          "codec": run.codec, "dataset": run.dataset, "width": run.width, "epoch": epoch.epoch,
                          "train_loss": epoch.train_loss, "exit_train_loss": epoch.exit_train_loss,
                          "final_accuracy": epoch.final_accuracy, "early_exit_accuracy": epoch.early_exit_accuracy,
-                         "wall_time_s": epoch.wall_time_s, "device": result.device_name, "cache_key": run.key()})
+                         "wall_time_s": epoch.wall_time_s, "device": result.device_name, "cache_key": run.key(),
+                         "cloud_skipped": epoch.cloud_skipped_batches})
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
 
 
@@ -164,6 +226,7 @@ class SettingRun:
     search: SplitSearch
     results: dict[SweepPoint, RunResult]
     accuracy: dict[RowKey, TrainingResult]
+    dropped: list[TrainingResult]  # runs whose cloud skipped the batches a drop policy discarded
 
 
 def run_setting(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
@@ -184,11 +247,12 @@ def run_one(setting: Setting, trainers: "Trainers", progress: bool, trace: bool)
     table, results = simulate_scenario(scenario, progress, search, trace)
     if has_hierarchical:
         confirm_chosen(search, table)
-    accuracy = {}
+    accuracy, dropped = {}, {}
     if training is not None:
         accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
-        add_accuracy(table, scenario, accuracy)
-    return SettingRun(setting, table, search, results if trace else {}, accuracy)
+        dropped = dropped_accuracy(scenario, table, results, training)
+        add_accuracy(table, scenario, accuracy, dropped)
+    return SettingRun(setting, table, search, results if trace else {}, accuracy, list(dropped.values()))
 
 
 class Trainers:
@@ -253,7 +317,7 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
         note = proxy_note(base)
         print(f"\naccuracy from real training ({note or 'the simulated workload itself'}):\n")
         print(accuracy_summary(first.table))
-        runs_table = pd.concat([training_table(r.accuracy) for r in runs]).drop_duplicates(["model", "method", "split", "cache_key", "epoch"])
+        runs_table = pd.concat([training_table(r.accuracy, r.dropped) for r in runs]).drop_duplicates(["model", "method", "split", "cache_key", "epoch"])
         atomic_write_text(training_path, runs_table.to_csv(index=False, float_format="%.10g"))
     summary = scenario_summary(base, trained)
     if swept:
@@ -264,8 +328,9 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     remove_stale_targets(scenario)
     write_run_outputs(folder, first.results, summary)
     atomic_write_text(split_path, split_table.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(f"{folder}/summary.csv", confidence_table(table).to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
-    written = f"{csv_path} ({len(table)} rows), {split_path}" + (f", {training_path}" if trained else "")
+    written = f"{csv_path} ({len(table)} rows), {folder}/summary.csv, {split_path}" + (f", {training_path}" if trained else "")
     if targets is not None:
         written += ", " + written_targets
         print(f"\ntargets (published figures against the simulator):\n\n{targets_text(targets)}")
@@ -292,7 +357,8 @@ def sweep_summary(table: pd.DataFrame) -> str:
 
 def confirm_chosen(search: SplitSearch, table: pd.DataFrame) -> None:
     """Fill des_time_s of each chosen point from the sweep's own hierarchical run."""
-    simulated = table[table.method == "hierarchical"].set_index(["model", "uplink_mbps", "split"]).total_time_s
+    first = table[(table.method == "hierarchical") & (table.replication == 0)]
+    simulated = first.set_index(["model", "uplink_mbps", "split"]).total_time_s
     chosen = search.table.chosen.astype(bool)
     keys = list(zip(search.table.model[chosen], search.table.uplink_mbps[chosen], search.table.split[chosen]))
     search.table.loc[chosen, "des_time_s"] = [simulated.get(key, math.nan) for key in keys]

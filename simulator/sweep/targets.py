@@ -96,7 +96,15 @@ def rerun_data(scenario: Scenario, setting: Setting, target: TargetConfig, rate:
     data.pop("output_dir", None)
     data["description"] = (f"Target {target_name(target)} of {scenario.path}: the best-matching setting "
                            f"({setting.label()}) at {rate:g} Mbit/s")
-    data.setdefault("network", {})["uplink_mbps"] = [rate]
+    network = data.setdefault("network", {})
+    if setting.scenario.network.uplink_trace is not None:  # the rate is the trace's mean x one scale
+        network["trace_scale"] = [setting.scenario.trace_scale(rate)]
+    else:
+        network["uplink_mbps"] = [rate]
+    for key in ("uplink_trace", "downlink_trace"):  # resolved when loaded; relative to the new file
+        path = getattr(setting.scenario.network, key)
+        if path is not None:
+            network[key] = os.path.relpath(Path(path).resolve(), yaml_path.parent.resolve())
     data["workload"]["models"] = [m for m in data["workload"]["models"] if m.get("name") == target.model]
     base = Path(scenario.path).resolve().parent
     for side in ("edge", "cloud"):

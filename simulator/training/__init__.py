@@ -4,4 +4,6 @@
     methods    MethodTrainer: one training step of full-cloud, split learning or hierarchical training
     runs       TrainingRun (everything that affects a run, and so its cache key), the on-disk cache,
                and TrainingResults: a scenario's runs, each trained the first time it is needed
+    skips      which batches the cloud skips when the uplink dropped them, their text form (part of
+               the cache key) and the mapping of a simulated run's drops onto the proxy's batches
 """

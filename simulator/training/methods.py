@@ -10,13 +10,16 @@ The three methods train the same `split(model, point)` parts:
     hierarchical    a = edge(x); the edge's loss is the early exit's, exit(a); its backward
                     and step touch only the edge blocks and the exit. The cloud receives
                     codec(a) detached - no gradient ever returns to the edge - and trains
-                    its blocks on the final loss.
+                    its blocks on the final loss. A batch the edge dropped (`step(..., cloud=False)`)
+                    trains the edge and the exit only: no cloud forward, backward or step.
 
 Each optimizer is SGD with momentum (per-parameter, so one optimizer over all parameters
 and one per part are the same update).
 """
 import math
+import re
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -27,10 +30,12 @@ from ..models import BlockNet, split
 from ..models.codecs import roundtrip
 from .optimizer import OptimizerConfig, sgd
 
+SCHEDULE_FIRST_WARNING = "Detected call of `lr_scheduler.step()` before `optimizer.step()`"
+
 
 @dataclass(frozen=True)
 class StepLosses:
-    loss: float  # final-exit cross-entropy
+    loss: float  # final-exit cross-entropy; nan when the cloud skipped the batch
     exit_loss: float  # early-exit cross-entropy (hierarchical), else nan
 
 
@@ -63,14 +68,36 @@ class MethodTrainer:
         for module in self.modules():
             module.train(mode)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
+    def step(self, x: torch.Tensor, y: torch.Tensor, cloud: bool = True) -> StepLosses:
+        """One training step on the batch (x, y).
+
+        `cloud=False` (hierarchical only): the batch never reached the cloud. The edge and its
+        exit train as usual; the cloud part does no forward, backward or optimizer step (its
+        parameters, momentum and BatchNorm statistics stay as they were) and the loss is nan.
+        Every LR schedule still advances, so the cloud's learning rate follows the run's progress
+        (batch k of the run), not the number of batches the cloud has trained on.
+        """
+        if not cloud and self.method != "hierarchical":
+            raise ValueError(f"only hierarchical training can skip the cloud's step, not {self.method}")
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        losses = getattr(self, f"_step_{self.method}")(x, y)
-        for opt in self.optimizers:
+        if self.method == "hierarchical":
+            losses = self._step_hierarchical(x, y, cloud)
+        else:
+            losses = getattr(self, f"_step_{self.method}")(x, y)
+        stepped = self.optimizers if cloud else self.optimizers[:1]  # hierarchical: [edge + exit, cloud]
+        for opt in stepped:
             opt.step()
-        for scheduler in self.schedulers:
-            scheduler.step()
+        if cloud:
+            for scheduler in self.schedulers:
+                scheduler.step()
+        else:
+            with warnings.catch_warnings():
+                # the cloud's schedule may advance before its optimizer's first step (the run's first
+                # batches dropped): on purpose, though torch warns about it
+                warnings.filterwarnings("ignore", message=re.escape(SCHEDULE_FIRST_WARNING))
+                for scheduler in self.schedulers:
+                    scheduler.step()
         return losses
 
     def _step_full_cloud(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
@@ -86,10 +113,12 @@ class MethodTrainer:
         activations.backward(roundtrip(self.codec, received.grad))  # downlink, then edge backward
         return StepLosses(loss.item(), math.nan)
 
-    def _step_hierarchical(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
+    def _step_hierarchical(self, x: torch.Tensor, y: torch.Tensor, cloud: bool = True) -> StepLosses:
         features = self.parts.edge(x)
         exit_loss = nn.functional.cross_entropy(self.parts.early_exit(features), y)
         exit_loss.backward()  # edge + exit only
+        if not cloud:  # the edge dropped the batch: it never reaches the cloud
+            return StepLosses(math.nan, exit_loss.item())
         received = roundtrip(self.codec, features)  # detached: nothing flows back to the edge
         loss = nn.functional.cross_entropy(self.parts.cloud(received), y)
         loss.backward()  # cloud only

@@ -5,6 +5,9 @@ a sweep over bit rates never retrains and a second run of a scenario reuses the 
 The cache file is written once, whole (temporary file + rename), when the run completes:
 Ctrl-C leaves the cache as it was. Split learning with the lossless fp32 codec computes
 exactly full-cloud training (tests/test_training.py proves it), so it shares that run.
+
+A hierarchical run may name the batches its cloud part never trains on (`cloud_skip`, the
+text form of `skips`), the feature batches the edge dropped from a full uplink buffer.
 """
 import contextlib
 import hashlib
@@ -23,6 +26,7 @@ from ..models import build_model
 from ..models.device import resolve_device
 from .methods import MethodTrainer
 from .optimizer import OptimizerConfig
+from .skips import canonical_skips, decode_skips
 
 TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
 
@@ -49,16 +53,26 @@ class TrainingRun:
     optimizer: OptimizerConfig
     seed: int
     device: str
+    cloud_skip: str = ""  # hierarchical: the batches the cloud skips, in `skips`' text form; "" for none
 
     @classmethod
-    def of(cls, model: str, method: str, split: str, codec: str, **rest) -> "TrainingRun":
-        """The canonical run: full_cloud ignores the split and codec; split learning over fp32 is full_cloud."""
+    def of(cls, model: str, method: str, split: str, codec: str, cloud_skip: str = "", **rest) -> "TrainingRun":
+        """The canonical run: full_cloud ignores the split and codec; split learning over fp32 is full_cloud;
+        a skip text that skips nothing is ""."""
+        if cloud_skip and method != "hierarchical":
+            raise ValueError(f"only hierarchical training can skip cloud batches, not {method}")
         if method == "full_cloud" or (method == "split_learning" and codec == "fp32"):
             return cls(model=model, method="full_cloud", split="", codec="", **rest)
-        return cls(model=model, method=method, split=split, codec=codec, **rest)
+        return cls(model=model, method=method, split=split, codec=codec,
+                   cloud_skip=canonical_skips(cloud_skip, rest["epochs"]) if cloud_skip else "", **rest)
 
     def key(self) -> str:
-        payload = json.dumps({"run": asdict(self), "torch": torch.__version__.split("+")[0],
+        """A hash of the run, torch's version and the code version; a run without skips leaves
+        `cloud_skip` out, so it keeps the key it had before the field existed."""
+        run = asdict(self)
+        if not self.cloud_skip:
+            del run["cloud_skip"]
+        payload = json.dumps({"run": run, "torch": torch.__version__.split("+")[0],
                               "code": TRAINING_CODE_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -71,6 +85,7 @@ class EpochMetrics:
     final_accuracy: float  # held-out test accuracy of edge + cloud
     early_exit_accuracy: float  # held-out test accuracy of the edge alone (hierarchical), else nan
     wall_time_s: float  # real training time of this epoch on this machine (evaluation excluded)
+    cloud_skipped_batches: int = 0  # training batches the cloud skipped (hierarchical with cloud_skip)
 
 
 @dataclass(frozen=True)
@@ -109,11 +124,17 @@ def torch_threads(threads: int):
 
 def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) -> TrainingResult:
     """Train `run` for real (at torch's current thread count) and evaluate on the held-out
-    batches after every epoch."""
+    batches after every epoch.
+
+    With `run.cloud_skip`, a skipped batch trains the edge and its exit only (see
+    `MethodTrainer.step`); the epoch's train_loss averages the batches the cloud trained on
+    (nan if none) and exit_train_loss every batch.
+    """
     device = resolve_device(run.device, "accuracy.device")
     torch.manual_seed(run.seed)
     model = build_model(run.model, run.dataset, run.width)
     point = run.split or model.split_points[len(model.split_points) // 2]  # full_cloud: any cut, same math
+    skips = decode_skips(run.cloud_skip, run.epochs, len(train_batches))
     trainer = MethodTrainer(model, point, run.method, run.codec or "fp32", run.optimizer,
                             total_steps=run.epochs * len(train_batches)).to(device)
     trainer.train(True)
@@ -123,17 +144,20 @@ def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) 
     history = []
     for epoch in range(1, run.epochs + 1):
         losses, exit_losses, start = [], [], time.perf_counter()
-        for x, y in train_batches:
-            step = trainer.step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-            losses.append(step.loss)
+        for (x, y), skipped in zip(train_batches, skips[epoch - 1], strict=True):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            step = trainer.step(x, y, cloud=False) if skipped else trainer.step(x, y)  # plain call: no skip
+            if not skipped:
+                losses.append(step.loss)
             exit_losses.append(step.exit_loss)
             bar.update()
         wall_s = time.perf_counter() - start
         final_acc, exit_acc = trainer.evaluate((x.to(device), y.to(device)) for x, y in test_batches)
         has_exit = run.method == "hierarchical"
-        history.append(EpochMetrics(epoch, sum(losses) / len(losses),
+        history.append(EpochMetrics(epoch, sum(losses) / len(losses) if losses else math.nan,
                                     sum(exit_losses) / len(exit_losses) if has_exit else math.nan,
-                                    final_acc, exit_acc if has_exit else math.nan, wall_s))
+                                    final_acc, exit_acc if has_exit else math.nan, wall_s,
+                                    cloud_skipped_batches=sum(skips[epoch - 1])))
         bar.set_postfix(acc=f"{final_acc:.3f}")
     bar.close()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
