@@ -225,7 +225,7 @@ def test_structural_error_reruns_the_simulation_with_the_runs_own_compute():
     record = {"model": "vgg16", "split": "stage3", "method": "split_learning", "uplink_mbps": 10.0, "batches": 10,
               "status": "ok", "measured_s": 2.0, "edge_s": 2.0, "cloud_s": 2.0, "edge_batches": 10,
               "cloud_batches": 10, "edge_compute_ms": 40.0, "edge_backward_ms": 25.0, "cloud_compute_ms": 8.0,
-              "link_late_ms": 0.3, "bytes_up": 1, "bytes_down": 1, "edge_threads": 1, "cloud_threads": 1, "note": ""}
+              "link_late_ms": 0.3, "bytes_up": 1, "bytes_down": 1, "batches_dropped": 0, "edge_threads": 1, "cloud_threads": 1, "note": ""}
     table = validation_table(scenario, [record], {steps.key(): steps}, [""], "part steps (test)", "pinned (test)")
     assert list(table.columns[:7]) == VALIDATION_COLUMNS
     structural_s = 10 * (40 + 36_896 * 8 / 10e3 + 50 + 8 + 36_864 * 8 / 40e3 + 50) / 1e3

@@ -1,7 +1,8 @@
 """Real two-process runs of the three methods, against the simulator's prediction.
 
     channel     frames over torch.distributed (gloo, TCP); connect, send, receive, timeouts
-    pacing      PacedLink: the simulator's link (FIFO buffer, serialisation, latency) in real time
+    pacing      PacedLink: the simulator's link (FIFO buffer and its drop policy, serialisation at
+                a rate or by a trace, outages, latency) in real time
     payloads    the bytes on the wire, exactly the bytes the simulator charges
     compute     each worker's per-batch computation (MethodTrainer's step, cut at the network)
     session     the run request both workers agree on (point, threads), the model, run records

@@ -5,7 +5,8 @@ edge worker is rank 1 and connects to it. Every message is a frame: a header of 
 (kind, batch, body bytes) and, unless empty, a uint8 body. Each direction of traffic has its
 own gloo tag, so the uplink, the downlink and the control messages never mix:
 
-    TAG_UPLINK    edge -> cloud: features (+ labels) or raw batches
+    TAG_UPLINK    edge -> cloud: features (+ labels) or raw batches, then one CONTROL frame
+                  that ends the run's stream (`end_of_stream`)
     TAG_DOWNLINK  cloud -> edge: gradients (split learning)
     TAG_CONTROL   both ways: run requests, "ready", results, errors (JSON bodies)
 
@@ -129,10 +130,18 @@ def recv_frame(src: int, tag: int, timeout_s: float) -> Frame:
     return Frame(kind, batch, body)
 
 
+def end_of_stream(delivered: int) -> Frame:
+    """The frame that ends the uplink's stream of a run, sent after its last payload on the same
+    tag (so it arrives last): under a drop policy only the edge knows how many payloads came."""
+    return Frame.control({"end": True, "delivered": delivered})
+
+
 class Receiver:
     """A thread that keeps a receive posted on one tag and queues what arrives (unbounded),
     like the simulator's store of delivered payloads: the sender never waits for the
-    receiver to be free. `get` returns frames in order, or raises LinkLost."""
+    receiver to be free. It receives `count` frames, or fewer up to and including a CONTROL
+    frame (the end of a stream whose length only the sender knows, `end_of_stream`).
+    `get` returns frames in order, or raises LinkLost."""
 
     def __init__(self, src: int, tag: int, count: int, timeout_s: float):
         self.frames: queue.Queue = queue.Queue()
@@ -145,8 +154,11 @@ class Receiver:
     def receive(self, src: int, tag: int, count: int) -> None:
         try:
             for _ in range(count):
-                self.frames.put(recv_frame(src, tag, self.timeout_s))
+                frame = recv_frame(src, tag, self.timeout_s)
+                self.frames.put(frame)
                 self.arrival_s.append(time.perf_counter())
+                if frame.kind == CONTROL:
+                    return
         except LinkLost as exc:
             self.frames.put(exc)
 

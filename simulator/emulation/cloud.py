@@ -9,8 +9,12 @@ Per run, what the simulator's `CloudServer` schedules, for real:
     hierarchical    per batch, in arrival order: decode the features, forward, loss, backward, step
 
 A receiver thread keeps a receive posted, so arrivals queue as in the simulator's store of
-delivered payloads. The cloud's clock starts when it answers "ready" and stops when its last
-batch is trained; it reports that time, the batches trained and its mean compute per batch.
+delivered payloads; the edge's end-of-stream frame says that no more will come (under a drop
+policy fewer than the run's batches arrive). The downlink follows the simulated run's own
+link (`prediction.emulated_spec`: constant rate, or the trace and outages; `pacing.link_clock`).
+The cloud's clock starts when it answers "ready" and stops when its last batch is trained;
+it reports that time, the batches trained and its mean compute per batch. Its waits for the
+edge are the `wait_s` the run request brings (the timeout plus the links' stalls).
 
 Before the runs the edge may ask for the cloud's host identity ("hello") and for its part
 steps at a point ("measure", followed by the real batch to measure on): the cloud measures
@@ -36,17 +40,18 @@ from .channel import (
 )
 from .compute import cloud_features, cloud_raw
 from .hosts import host_identity
-from .pacing import PacedLink
+from .pacing import PacedLink, link_clock
 from .part_steps import Repeats, WorkerSteps, measure_steps
 from .payloads import decode_raw
+from .prediction import emulated_spec
 from .session import RunRequest, mismatch, set_up, sgd, synchronize, use_device
 
 
 class CloudRun:
     """One run on the cloud side."""
 
-    def __init__(self, scenario: Scenario, request: RunRequest, timeout_s: float):
-        self.request, self.timeout_s = request, timeout_s
+    def __init__(self, scenario: Scenario, request: RunRequest, timeout_s: float, wait_s: float):
+        self.request, self.timeout_s, self.wait_s = request, timeout_s, wait_s
         setup = set_up(scenario, request, "cloud")
         self.threads, self.device, self.parts, self.shape = setup.threads, setup.device, setup.parts, setup.shape
         self.gradient_bytes = downlink_payload_bytes(setup.costs, request.method)
@@ -56,25 +61,29 @@ class CloudRun:
         self.optimizer = sgd(whole if request.method == "full_cloud" else [self.parts.cloud], request)
         self.downlink = None
         if request.method == "split_learning":
+            downlink = emulated_spec(scenario, request, None).downlink
             self.downlink = PacedLink("downlink", lambda f: send_frame(f, EDGE_RANK, TAG_DOWNLINK, timeout_s),
-                                      request.downlink_mbps, request.latency_ms, None)
+                                      request.downlink_mbps, request.latency_ms, None, link_clock(downlink))
         self.compute_s, self.trained = 0.0, 0
+        self.last_trained_s: float | None = None  # time.perf_counter() when the last batch was trained
 
     def run(self) -> dict:
         r = self.request
-        uplink = Receiver(EDGE_RANK, TAG_UPLINK, r.batches, self.timeout_s)
+        uplink = Receiver(EDGE_RANK, TAG_UPLINK, r.batches + 1, self.wait_s)  # the batches, then the end
         send_frame(Frame.control({"ready": True}), EDGE_RANK, TAG_CONTROL, self.timeout_s)
         start_s = time.perf_counter()
+        if self.downlink is not None:
+            self.downlink.start(start_s)
         print(f"cloud worker: {r.model} {r.method} at {r.uplink_mbps:g} Mbit/s, {r.batches} batches", flush=True)
         if r.method == "full_cloud":
-            stored = [uplink.get() for _ in range(r.batches)]  # upload once, then train
+            stored = list(arrivals(uplink))  # upload once, then train
             for frame in stored:
                 self.train_raw(frame)
         else:
-            for _ in range(r.batches):
-                self.train_features(uplink.get())
-        end_s = time.perf_counter()
-        if self.downlink is not None and not self.downlink.close(self.timeout_s + r.latency_ms / 1e3):
+            for frame in arrivals(uplink):
+                self.train_features(frame)
+        end_s = self.last_trained_s if self.last_trained_s is not None else start_s
+        if self.downlink is not None and not self.downlink.close(self.wait_s + r.latency_ms / 1e3):
             raise LinkLost(self.downlink.error or "downlink not delivered")
         return {"cloud_s": end_s - start_s, "cloud_batches": self.trained, "threads": self.threads,
                 "cloud_compute_ms": 1e3 * self.compute_s / max(self.trained, 1),
@@ -96,8 +105,15 @@ class CloudRun:
             self.downlink.send(Frame(DATA, frame.batch, gradient), self.gradient_bytes)
 
     def finish(self, started_s: float) -> None:
-        self.compute_s += time.perf_counter() - started_s
+        self.last_trained_s = time.perf_counter()
+        self.compute_s += self.last_trained_s - started_s
         self.trained += 1
+
+
+def arrivals(uplink: Receiver):
+    """The data frames of a run's uplink, in order, until the edge's end of stream."""
+    while (frame := uplink.get()).kind == DATA:
+        yield frame
 
 
 def serve(scenario: Scenario, timeout_s: float) -> None:
@@ -119,8 +135,10 @@ def serve(scenario: Scenario, timeout_s: float) -> None:
             send_frame(Frame.control({"error": problem}), EDGE_RANK, TAG_CONTROL, timeout_s)
             continue
         try:
-            result = CloudRun(scenario, request, timeout_s).run() if batch is None else \
-                measure_cloud(scenario, request, batch, Repeats(*message["repeats"]))
+            if batch is None:
+                result = CloudRun(scenario, request, timeout_s, message.get("wait_s", timeout_s)).run()
+            else:
+                result = measure_cloud(scenario, request, batch, Repeats(*message["repeats"]))
         except UserError as exc:
             send_frame(Frame.control({"error": str(exc)}), EDGE_RANK, TAG_CONTROL, timeout_s)
             continue

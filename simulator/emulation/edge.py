@@ -5,15 +5,22 @@ Per batch, what the simulator's `EdgeDevice` schedules, for real:
     full_cloud      queue the raw uint8 batch + labels on the uplink (blocks while the buffer is full)
     split_learning  prep, forward; activations + labels up; wait for the gradient; backward, step
     hierarchical    prep, forward, early exit forward + backward, step; features + labels into
-                    the uplink buffer (waits only while it is full; never for the cloud)
+                    the uplink buffer (waits only while it is full, never for the cloud; under
+                    network.uplink_buffer_policy drop_* it never waits: a payload is discarded)
 
 "prep" is the profile's `input_prep_ms`: a uint8 batch to a normalised float tensor (the
 samples are drawn, shuffled and kept as uint8 before the clock starts; no augmentation).
 If the cloud worker dies or the link drops, a hierarchical edge still trains all its
 batches, split learning stops at once (it cannot go on without gradients), and the run
-record says what happened. The runs come from the launcher's plan (`plan`), after the part
-steps (`measuring`); records go to `result_path`, one JSON line per run.
+record says what happened. The uplink is paced by the simulated run's own link (`predict`'s
+spec: constant rate, or the trace, its offset and the outages, `pacing.link_clock`); after
+its last payload the edge ends the stream (`channel.end_of_stream`), so the cloud knows when
+it has everything even when payloads were dropped. Every wait for the cloud is the timeout
+plus the links' stalls over the run (`pacing.stall_allowance_s`), sent to the cloud with the
+request. The runs come from the launcher's plan (`plan`), after the part steps
+(`measuring`); records go to `result_path`, one JSON line per run.
 """
+import contextlib
 import json
 import math
 import time
@@ -35,12 +42,13 @@ from .channel import (
     Frame,
     LinkLost,
     Receiver,
+    end_of_stream,
     recv_frame,
     send_frame,
 )
 from .compute import edge_hierarchical, edge_split_backward, edge_split_forward
 from .measuring import session_steps
-from .pacing import PacedLink
+from .pacing import PacedLink, link_clock, stall_allowance_s
 from .part_steps import Repeats
 from .payloads import encode_raw
 from .prediction import predict
@@ -81,7 +89,12 @@ class EdgeRun:
         setup = set_up(scenario, request, "edge")
         self.threads, self.device, self.parts = setup.threads, setup.device, setup.parts
         self.charged_bytes = uplink_payload_bytes(setup.costs, request.method)
-        self.predicted_s = predict(scenario, request, steps).result.total_time_s
+        prediction = predict(scenario, request, steps)
+        self.spec = prediction.spec  # the simulated run: its links and buffer policy
+        self.predicted_s = prediction.result.total_time_s
+        # a wait for the cloud: the timeout, plus what the links' outages and trace gaps may add
+        self.wait_s = timeout_s + stall_allowance_s([self.spec.uplink, self.spec.downlink],
+                                                    2 * self.predicted_s + timeout_s)
         self.uplink = None
         self.edge_batches, self.compute_s, self.backward_s, self.note = 0, 0.0, 0.0, ""
 
@@ -91,16 +104,19 @@ class EdgeRun:
 
     def run(self) -> RunRecord:
         r = self.request
-        send_frame(Frame.control({"run": r.to_dict()}), CLOUD_RANK, TAG_CONTROL, self.timeout_s)
+        send_frame(Frame.control({"run": r.to_dict(), "wait_s": self.wait_s}), CLOUD_RANK, TAG_CONTROL,
+                   self.timeout_s)
         reply = recv_frame(CLOUD_RANK, TAG_CONTROL, self.timeout_s).message()
         if "error" in reply:
             raise UserError(reply["error"])
         self.uplink = PacedLink("uplink", lambda f: send_frame(f, CLOUD_RANK, TAG_UPLINK, self.timeout_s),
-                                r.uplink_mbps, r.latency_ms, r.uplink_buffer_batches)
-        down = Receiver(CLOUD_RANK, TAG_DOWNLINK, r.batches, self.timeout_s) if r.method == "split_learning" else None
+                                r.uplink_mbps, r.latency_ms, r.uplink_buffer_batches, link_clock(self.spec.uplink),
+                                self.spec.drop_policy or "block")
+        down = Receiver(CLOUD_RANK, TAG_DOWNLINK, r.batches, self.wait_s) if r.method == "split_learning" else None
         bar = progress_bar(total=r.batches, desc=f"emulate {r.method} @ {r.uplink_mbps:g} Mbit/s", unit="batch",
                            enabled=self.progress, leave=False)
         start_s = time.perf_counter()
+        self.uplink.start(start_s)
         try:
             for batch in range(r.batches):
                 getattr(self, f"batch_{r.method}")(batch, down)
@@ -112,8 +128,10 @@ class EdgeRun:
         finally:
             bar.close()
         edge_s = time.perf_counter() - start_s
-        flush_s = self.timeout_s + r.uplink_buffer_batches * self.charged_bytes * 8 / (r.uplink_mbps * 1e6)
-        self.uplink.close(flush_s + r.latency_ms / 1e3)
+        flush_s = self.wait_s + r.uplink_buffer_batches * self.charged_bytes * 8 / (r.uplink_mbps * 1e6)
+        if self.uplink.close(flush_s + r.latency_ms / 1e3):
+            with contextlib.suppress(LinkLost):  # a cloud lost now is reported by cloud_result
+                send_frame(end_of_stream(self.uplink.delivered), CLOUD_RANK, TAG_UPLINK, self.timeout_s)
         result = self.cloud_result() if not self.note else None
         return self.record(edge_s, result)
 
@@ -144,6 +162,7 @@ class EdgeRun:
             cloud_compute_ms=result["cloud_compute_ms"] if ok else None,
             link_late_ms=1e3 * self.uplink.late_s / max(self.uplink.delivered, 1),
             bytes_up=self.uplink.bytes_charged, bytes_down=result["bytes_down"] if ok else 0,
+            batches_dropped=self.uplink.dropped,
             edge_threads=self.threads, cloud_threads=result["threads"] if ok else None, note=self.note)
 
     # ---- one batch of each method ---------------------------------------------------------
@@ -168,7 +187,7 @@ class EdgeRun:
         activations, body = edge_split_forward(self.parts, self.optimizer, x, y, self.request.codec)
         self.compute_s += time.perf_counter() - started_s
         self.send_up(batch, body)
-        gradient = down.get(self.timeout_s)
+        gradient = down.get(self.wait_s)
         started_s = time.perf_counter()
         edge_split_backward(self.optimizer, activations, gradient.body, self.request.codec)
         synchronize(self.device)
@@ -206,4 +225,4 @@ def skipped(request: RunRequest, note: str, status: str = "skipped") -> RunRecor
                      uplink_mbps=request.uplink_mbps, batches=request.batches, status=status, measured_s=None,
                      edge_s=None, cloud_s=None, edge_batches=0, cloud_batches=None, edge_compute_ms=None,
                      edge_backward_ms=None, cloud_compute_ms=None, link_late_ms=math.nan, bytes_up=0, bytes_down=0,
-                     edge_threads=request.edge_threads, cloud_threads=None, note=note)
+                     batches_dropped=0, edge_threads=request.edge_threads, cloud_threads=None, note=note)

@@ -22,6 +22,7 @@ measurements plus their timeouts.
 """
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -46,6 +47,24 @@ from .processes import cores_for, free_port, spawn, stop, worker_env
 
 PART_STEPS_FILE = "part_steps.json"
 DEFAULT_REPEATS = Repeats()
+
+
+def trace_rates(scenario: Scenario, rates_mbps: list[float]) -> list[float]:
+    """With an uplink trace, the rates are the trace's mean x network.trace_scale: `--uplink-mbps`
+    may only pick among them (as printed, to 1e-6), and gets the scenario's exact values."""
+    n = scenario.network
+    if n.uplink_trace is None:
+        return rates_mbps
+    chosen = []
+    for rate in rates_mbps:
+        match = [own for own in n.uplink_mbps if math.isclose(rate, own, rel_tol=1e-6)]
+        if not match:
+            own = ", ".join(f"{r:.6g}" for r in n.uplink_mbps)
+            raise UserError(f"--uplink-mbps {rate:g}: {scenario.path} follows the trace {Path(n.uplink_trace).name} "
+                            f"(network.uplink_trace), whose rates are its mean x network.trace_scale: {own} Mbit/s; "
+                            f"leave --uplink-mbps out or give one of them")
+        chosen.append(match[0])
+    return chosen
 
 
 def check_request(scenario: Scenario, rates_mbps: list[float], batches: int, timeout_s: float) -> None:
@@ -146,7 +165,7 @@ def emulate(scenario_path: str, rates_mbps: list[float] | None, batches: int, cl
     from .validation import error_table, validation_table, write_validation
 
     scenario = load_scenario(scenario_path)
-    rates_mbps = rates_mbps or list(scenario.network.uplink_mbps)
+    rates_mbps = trace_rates(scenario, rates_mbps or list(scenario.network.uplink_mbps))
     check_request(scenario, rates_mbps, batches, timeout_s)
     if part_steps is not None and measure_only:
         raise UserError("--part-steps and --measure-steps exclude each other: one reads part steps, the other "

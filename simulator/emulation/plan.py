@@ -23,9 +23,14 @@ class PlannedRun:
 
 
 def at_rates(scenario: Scenario, rates_mbps: list[float]) -> Scenario:
-    """The scenario with `rates_mbps` as its uplink rates (profiles and path kept)."""
+    """The scenario with `rates_mbps` as its uplink rates (profiles and path kept). With an
+    uplink trace each rate is the trace's mean x a scale, so the rates must be the scenario's
+    own and their scales go with them."""
     changed = copy.copy(scenario)
-    changed.network = replace(scenario.network, uplink_mbps=list(rates_mbps))
+    scales = scenario.network.trace_scale
+    if scenario.network.uplink_trace is not None:
+        scales = [scenario.trace_scale(rate) for rate in rates_mbps]
+    changed.network = replace(scenario.network, uplink_mbps=list(rates_mbps), trace_scale=scales)
     return changed
 
 

@@ -2,8 +2,10 @@
 
     predicted_s   the discrete-event simulation of the same scenario, model, point, method and
                   rates, for one epoch of `batches` batches (`sweep.points.run_spec` with
-                  batches_per_epoch = batches, epochs = 1), each worker's compute per batch the
-                  part steps given (`MeasuredSteps`, never read from a file here)
+                  batches_per_epoch = batches, epochs = 1, replication 0: its trace offset and
+                  outage draws, which the real run's paced links follow too), each worker's
+                  compute per batch the part steps given (`MeasuredSteps`, never read from a
+                  file here)
     structural_s  the same simulation with each run's own per-batch compute, measured in the
                   workers during the run, in place of the part steps: what is left of the
                   error is the pipeline, link and queue model's (`structural_spec`)

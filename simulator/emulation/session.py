@@ -115,6 +115,7 @@ class RunRecord:
     link_late_ms: float  # mean real hand-over time after each scheduled delivery (wire + wake-up)
     bytes_up: int  # bytes charged on the uplink (the simulator's count)
     bytes_down: int
+    batches_dropped: int  # payloads the uplink discarded under a drop_* buffer policy (hierarchical)
     edge_threads: int
     cloud_threads: int | None
     note: str = ""

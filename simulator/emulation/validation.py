@@ -12,7 +12,11 @@
 `validation.csv` starts with the columns method, uplink_mbps, batches, measured_s,
 predicted_s, error_pct, structural_error_pct; the rest help find a wrong term (per-batch
 compute measured against what was charged, the wake-up cost charged, the link's real
-hand-over lag, what happened). `fig_validation.png` puts predicted against measured time, a
+hand-over lag, what happened) or say what the link was: the traces' file names, their scale
+and the offset into them (empty and nan at a constant rate), the buffer policy, and, where
+the uplink may discard payloads (hierarchical under drop_*), the batches it dropped for real
+beside the simulation's (`predicted_batches_dropped`, `predicted_cloud_batches`; the
+simulation is the DES of the same point, replication 0, as `predicted_s`). `fig_validation.png` puts predicted against measured time, a
 point per run, on log axes with the y = x line and a +-5% band: end to end on the left, the
 structural prediction on the right.
 """
@@ -25,14 +29,17 @@ from ..core.files import atomic_write_bytes, atomic_write_text
 from ..report.style import colour, label, new_figure, render_png
 from ..scenario.config import Scenario
 from ..sim.engine import simulate
+from ..sim.run import RunResult, RunSpec
 from .prediction import predict, predicted_compute_ms, structural_spec
 from .session import RunRequest, run_request
 from .steps_file import MeasuredSteps, request_key
 
 VALIDATION_COLUMNS = ["method", "uplink_mbps", "batches", "measured_s", "predicted_s", "error_pct",
                       "structural_error_pct"]
-EXTRA_COLUMNS = ["model", "split", "codec", "downlink_mbps", "latency_ms", "status", "edge_s", "cloud_s",
-                 "edge_batches", "cloud_batches", "edge_compute_ms", "predicted_edge_compute_ms", "cloud_compute_ms",
+EXTRA_COLUMNS = ["model", "split", "codec", "downlink_mbps", "latency_ms", "uplink_trace", "downlink_trace",
+                 "trace_scale", "trace_offset_s", "outages", "uplink_buffer_policy", "status", "edge_s", "cloud_s",
+                 "edge_batches", "cloud_batches", "predicted_cloud_batches", "batches_dropped",
+                 "predicted_batches_dropped", "edge_compute_ms", "predicted_edge_compute_ms", "cloud_compute_ms",
                  "predicted_cloud_compute_ms", "edge_wake_ms", "cloud_wake_ms", "edge_backward_ms", "link_late_ms",
                  "bytes_up", "bytes_down", "edge_threads", "cloud_threads", "cores", "pacing", "compute_model",
                  "note"]
@@ -63,7 +70,8 @@ def validation_table(scenario: Scenario, records: list[dict], measured: dict[tup
             spec = structural_spec(prediction.spec, record["edge_compute_ms"], record["edge_backward_ms"],
                                    record["cloud_compute_ms"])
             structural_pct = percent_error(simulate(spec).total_time_s, measured_s)
-        rows.append({**record, "measured_s": measured_s if measured_s is not None else math.nan,
+        rows.append({**record, **link_columns(prediction.spec, prediction.result, record["batches_dropped"]),
+                     "measured_s": measured_s if measured_s is not None else math.nan,
                      "predicted_s": prediction.result.total_time_s,
                      "error_pct": percent_error(prediction.result.total_time_s, measured_s),
                      "structural_error_pct": structural_pct, "codec": scenario.network.codec,
@@ -75,10 +83,32 @@ def validation_table(scenario: Scenario, records: list[dict], measured: dict[tup
     return pd.DataFrame(rows).reindex(columns=VALIDATION_COLUMNS + EXTRA_COLUMNS)
 
 
+def link_columns(spec: RunSpec, result: RunResult, record_dropped: int) -> dict:
+    """What the run's links followed (trace names, scale, offset, outage windows, buffer policy)
+    and the simulated drops; `batches_dropped` is left out (nan) where the method cannot drop."""
+    uplink, downlink = spec.uplink.shape, spec.downlink.shape
+    traced = uplink if uplink.trace is not None else downlink  # both links share the scale and offset
+    outages = [f"{start_s:g} s for {duration_s:g} s" for start_s, duration_s in uplink.outages]
+    if uplink.outage_model is not None:
+        outages.append("on/off, mean up {:g} s, down {:g} s".format(*uplink.outage_model))
+    drops = spec.drop_policy is not None
+    return {"uplink_trace": Path(uplink.trace).name if uplink.trace else "",
+            "downlink_trace": Path(downlink.trace).name if downlink.trace else "",
+            "trace_scale": traced.scale if traced.trace is not None else math.nan,
+            "trace_offset_s": traced.offset_s if traced.trace is not None else math.nan,
+            "outages": "; ".join(outages), "uplink_buffer_policy": spec.uplink_buffer_policy,
+            "predicted_cloud_batches": result.cloud_batches_trained,
+            "batches_dropped": record_dropped if drops else math.nan,
+            "predicted_batches_dropped": result.batches_dropped if drops else math.nan}
+
+
 def error_table(table: pd.DataFrame) -> str:
     """measured / predicted / error and structural error per method and rate, for the terminal."""
-    out = table[["model", "split", "method", "uplink_mbps", "batches", "measured_s", "predicted_s", "error_pct",
-                 "structural_error_pct", "status"]]
+    columns = ["model", "split", "method", "uplink_mbps", "batches", "measured_s", "predicted_s", "error_pct",
+               "structural_error_pct", "status"]
+    if table.batches_dropped.notna().any():  # a drop policy applied: the drops, real and simulated
+        columns[-1:-1] = ["batches_dropped", "predicted_batches_dropped"]
+    out = table[columns]
     return out.to_string(index=False, float_format=lambda v: f"{v:.2f}")
 
 
