@@ -120,14 +120,15 @@ class LinkClock:
     # ---- what a report shows ---------------------------------------------------------------------
     def stalls_until(self, until_s: float) -> list[tuple[float, float]]:
         """Windows of simulated time in [0, until_s) with no capacity: outages, and a trace's gaps
-        longer than STALL_MIN_S (merged, sorted)."""
+        longer than STALL_MIN_S, sorted; overlapping ones merged (two gaps around a single
+        opportunity stay two)."""
         windows = list(self.outages.windows_until(until_s))
         if self.trace is not None:
             windows += [(start, end) for start, end in trace_gaps(self.trace, self.offset_s, until_s)]
         windows.sort()
         merged: list[tuple[float, float]] = []
         for start, end in windows:
-            if merged and start <= merged[-1][1]:
+            if merged and start < merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
                 merged.append((start, end))

@@ -101,5 +101,7 @@ def worst_stall(recorders: list[Recorder], end_s: float) -> dict:
     times = link.backlog_times_s
     first, last = bisect.bisect_left(times, low), bisect.bisect_right(times, high)
     backlog = tuple(zip(times[first:last], link.backlog_levels[first:last]))
+    if first > 0:  # the level the window opens with
+        backlog = ((low, link.backlog_levels[first - 1]), *backlog)
     return {"worst_stall_s": (start_s, stop_s), "stall_backlog": backlog,
             "stall_drops": tuple((t, b) for t, b in link.dropped if low <= t <= high)}
