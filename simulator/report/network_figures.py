@@ -139,6 +139,16 @@ def fig_worst_outage(run: RunData) -> ReportFigure:
     if stalls is None or stalls.empty:
         return skipped(name, title, "Not drawn: no run met an uplink stall (stalls.csv has no rows).")
     chosen = stalls[(stalls.replication == 0) & (stalls.uplink_mbps == rate) & stalls.method.isin(STALL_METHODS)]
+    setting_note, policy = "", run.scenario["network"].get("uplink_buffer_policy", "block")
+    if "setting" in chosen.columns and not chosen.empty:  # a sweep: the first setting that dropped, else the first
+        dropping = chosen[(chosen.kind == "drop")].setting
+        index = int(dropping.min()) if len(dropping) else int(chosen.setting.min())
+        chosen = chosen[chosen.setting == index]
+        swept = [c for c in chosen.columns if "." in c]
+        setting_note = f" Sweep setting {index} ({', '.join(f'{c}={chosen[c].iloc[0]}' for c in swept)})" + (
+            ", the first whose hierarchical run dropped batches." if len(dropping) else ".")
+        policy = chosen["network.uplink_buffer_policy"].iloc[0] if "network.uplink_buffer_policy" in swept \
+            else policy
     methods = [m for m in STALL_METHODS if m in set(chosen.method)]
     models = [m for m in run.models if m in set(chosen.model)]
     if not methods:
@@ -180,12 +190,11 @@ def fig_worst_outage(run: RunData) -> ReportFigure:
                Line2D([], [], color="#444444", ls="--", label="buffer capacity"),
                Line2D([], [], color=DROP_COLOUR, marker="x", ls="", label="a feature batch dropped")]
     figure.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=8.5)
-    policy = run.scenario["network"].get("uplink_buffer_policy", "block")
     caption = (f"The longest stall of each run (an outage or a trace gap > {STALL_MIN_S:g} s) with the uplink "
                f"backlog from 20 s before it to 40 s after it (stalls.csv), replication 0 at {rate_text(rate)}. "
                f"Buffer policy {policy}: "
                + ("the edge waits while the buffer is full." if policy == "block" else
                   "hierarchical training's edge never waits; a full buffer discards a feature batch (x; "
                   f"{'the oldest waiting' if policy == 'drop_oldest' else 'the arriving one'}), which the cloud "
-                  "never trains."))
+                  "never trains.") + setting_note)
     return ReportFigure(name, title, caption, pd.concat(parts, ignore_index=True), render_png(figure))

@@ -6,12 +6,13 @@
                   (model, method, uplink_mbps, time_s, backlog)
     epochs.csv    simulated time at which the cloud finished each epoch
                   (model, method, uplink_mbps, epoch, end_s)
-    stalls.csv    per run on a trace or with outages: its longest uplink stall (kind "stall",
+    stalls.csv    per run on a trace or with outages (every setting of a sweep, with its columns): its longest uplink stall (kind "stall",
                   time_s to end_s), and the uplink backlog (kind "backlog", value = batches) and
                   the dropped batches (kind "drop", value = batch) from 20 s before it to 40 s
                   after (model, method, uplink_mbps, replication, kind, time_s, end_s, value)
 
-With replications, trace, backlog and epochs hold replication 0; stalls every replication.
+With replications, trace, backlog and epochs hold replication 0 (of a sweep's first setting);
+stalls every replication of every setting.
     scenario.json what was simulated: devices and their profiles' sources, network,
                   workload, accuracy-run configuration
 
@@ -35,15 +36,10 @@ STALL_COLUMNS = [*RUN_KEYS, "replication", "kind", "time_s", "end_s", "value"]
 
 
 def run_tables(results: dict) -> dict[str, pd.DataFrame]:
-    """trace, backlog, epochs and stalls tables from {SweepPoint: RunResult}."""
-    trace, backlog, epochs, stalls = [], [], [], []
+    """trace, backlog and epochs tables from {SweepPoint: RunResult} (replication 0)."""
+    trace, backlog, epochs = [], [], []
     for point, result in results.items():
         key = {"model": point.model, "method": point.method, "uplink_mbps": point.uplink_mbps}
-        if result.worst_stall_s is not None:
-            run = {**key, "replication": point.replication}
-            stalls.append({**run, "kind": "stall", "time_s": result.worst_stall_s[0], "end_s": result.worst_stall_s[1]})
-            stalls += [{**run, "kind": "backlog", "time_s": t, "value": level} for t, level in result.stall_backlog]
-            stalls += [{**run, "kind": "drop", "time_s": t, "value": batch} for t, batch in result.stall_drops]
         if point.replication:
             continue
         trace += [{**key, **asdict(event)} for event in result.trace]
@@ -51,8 +47,21 @@ def run_tables(results: dict) -> dict[str, pd.DataFrame]:
         epochs += [{**key, "epoch": i, "end_s": end_s} for i, end_s in enumerate(result.epoch_end_s, start=1)]
     return {"trace": pd.DataFrame(trace, columns=[*RUN_KEYS, "resource", "what", "batch", "start_s", "end_s"]),
             "backlog": pd.DataFrame(backlog, columns=[*RUN_KEYS, "time_s", "backlog"]),
-            "epochs": pd.DataFrame(epochs, columns=[*RUN_KEYS, "epoch", "end_s"]),
-            "stalls": pd.DataFrame(stalls, columns=STALL_COLUMNS)}
+            "epochs": pd.DataFrame(epochs, columns=[*RUN_KEYS, "epoch", "end_s"])}
+
+
+def stall_table(results: dict) -> pd.DataFrame:
+    """stalls.csv's rows of one setting, from {SweepPoint: RunResult}: every replication."""
+    stalls = []
+    for point, result in results.items():
+        if result.worst_stall_s is None:
+            continue
+        run = {"model": point.model, "method": point.method, "uplink_mbps": point.uplink_mbps,
+               "replication": point.replication}
+        stalls.append({**run, "kind": "stall", "time_s": result.worst_stall_s[0], "end_s": result.worst_stall_s[1]})
+        stalls += [{**run, "kind": "backlog", "time_s": t, "value": level} for t, level in result.stall_backlog]
+        stalls += [{**run, "kind": "drop", "time_s": t, "value": batch} for t, batch in result.stall_drops]
+    return pd.DataFrame(stalls, columns=STALL_COLUMNS)
 
 
 def scenario_summary(scenario: Scenario, trained: bool) -> dict:
@@ -79,7 +88,7 @@ def scenario_summary(scenario: Scenario, trained: bool) -> dict:
 
 
 def write_run_outputs(folder: str, results: dict, summary: dict) -> list[str]:
-    """Write trace.csv, backlog.csv, epochs.csv, stalls.csv and scenario.json; return their paths."""
+    """Write trace.csv, backlog.csv, epochs.csv and scenario.json; return their paths."""
     paths = []
     for name, table in run_tables(results).items():
         paths.append(f"{folder}/{name}.csv")

@@ -30,7 +30,7 @@ from ..training.runs import (
     scenario_accuracy,
 )
 from ..training.skips import encode_skips, proxy_skips
-from .outputs import RUN_FILES, scenario_summary, write_run_outputs
+from .outputs import RUN_FILES, scenario_summary, stall_table, write_run_outputs
 from .points import SweepPoint, run_spec, sweep_points, trace_offset_s
 from .replications import confidence_table
 from .split_table import SplitSearch, search_splits
@@ -227,6 +227,7 @@ class SettingRun:
     results: dict[SweepPoint, RunResult]
     accuracy: dict[RowKey, TrainingResult]
     dropped: list[TrainingResult]  # runs whose cloud skipped the batches a drop policy discarded
+    stalls: pd.DataFrame  # stalls.csv rows of this setting (small: a window around each run's longest stall)
 
 
 def run_setting(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
@@ -252,7 +253,8 @@ def run_one(setting: Setting, trainers: "Trainers", progress: bool, trace: bool)
         accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
         dropped = dropped_accuracy(scenario, table, results, training)
         add_accuracy(table, scenario, accuracy, dropped)
-    return SettingRun(setting, table, search, results if trace else {}, accuracy, list(dropped.values()))
+    return SettingRun(setting, table, search, results if trace else {}, accuracy, list(dropped.values()),
+                      stall_table(results))
 
 
 class Trainers:
@@ -328,6 +330,8 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     remove_stale_targets(scenario)
     write_run_outputs(folder, first.results, summary)
     atomic_write_text(split_path, split_table.to_csv(index=False, float_format="%.10g"))
+    stalls = pd.concat([with_setting(r.stalls, r.setting, swept) for r in runs], ignore_index=True)
+    atomic_write_text(f"{folder}/stalls.csv", stalls.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(f"{folder}/summary.csv", confidence_table(table).to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
     written = f"{csv_path} ({len(table)} rows), {folder}/summary.csv, {split_path}" + (f", {training_path}" if trained else "")
