@@ -3,6 +3,9 @@ import pandas as pd
 import pytest
 from conftest import DELETE, ROOT, assert_user_error, write_scenario
 
+from simulator.report import load_run
+from simulator.report.sweep_figures import fig_sweep_lines
+
 UMTS = str(ROOT / "traces" / "TMobile-UMTS-driving.up")
 
 
@@ -104,3 +107,5 @@ def test_a_sweep_over_traces(tmp_path, cli):
     assert set(results.downlink_trace) == {"TMobile-UMTS-driving.down", "Verizon-EVDO-driving.down"}
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert len(summary) == 2 * 3 and (summary.replications == 2).all()
+    lines = fig_sweep_lines(load_run(str(tmp_path / "out")))  # each trace has its own rate: compared at one scale
+    assert set(lines.data.value) == {UMTS, evdo} and lines.caption.startswith("At trace scale 1")

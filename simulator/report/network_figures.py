@@ -71,7 +71,7 @@ def link_capacity(run: RunData, link: str, path: str | None, rate_mbps: float) -
             if start >= math.floor(offset_s / BIN_S) * BIN_S and start + BIN_S <= offset_s + span_s]
     gaps = trace_gaps(trace, offset_s, span_s)
     scaled = f" x {scale:g}" if scale != 1 else ""
-    title = (f"{link}: {trace.name}, mean {scale * trace.mean_mbps:.2f} Mbit/s{scaled}, from {offset_s:.0f} s "
+    title = (f"{link}: {trace.name}, mean {trace.mean_mbps:.2f} Mbit/s{scaled}, from {offset_s:.0f} s "
              f"into its {trace.period_s:.0f} s")
     return pd.DataFrame(rows), gaps, title
 

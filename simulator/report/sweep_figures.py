@@ -32,10 +32,17 @@ def tick_text(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
 
 
-def hier_at_rate(run: RunData) -> tuple[pd.DataFrame, float]:
-    rate = nearest_rate(sorted(set(run.sweep.uplink_mbps)))
+def hier_at_rate(run: RunData) -> tuple[pd.DataFrame, str]:
+    """Hierarchical's rows at the rate the sweep figures compare, and that rate in words. With
+    swept traces each trace has its own rates (its mean x each scale): compare at one scale."""
     table = run.sweep
-    return table[(table.method == "hierarchical") & (table.uplink_mbps == rate)], rate
+    hier = table[table.method == "hierarchical"]
+    if "uplink_trace" in table.columns and hier.uplink_trace.dropna().nunique() > 1 \
+            and hier.trace_scale.notna().all():
+        scale = min(sorted(set(hier.trace_scale)), key=lambda s: abs(math.log(s)))  # nearest x1
+        return hier[hier.trace_scale == scale], f"trace scale {scale:g} (each trace's mean rate x {scale:g})"
+    rate = nearest_rate(sorted(set(table.uplink_mbps)))
+    return hier[hier.uplink_mbps == rate], f"{rate:g} Mbit/s"
 
 
 def fig_sweep_lines(run: RunData) -> ReportFigure:
@@ -68,9 +75,9 @@ def fig_sweep_lines(run: RunData) -> ReportFigure:
             axis.set_xlabel(key, fontsize=8)
         if j == 0:
             axis.set_ylabel(f"{model}\nvs {label(baseline)} (%)", fontsize=8)
-    figure.suptitle(f"hierarchical's time reduction at {rate:g} Mbit/s\n(median over the other swept keys; "
+    figure.suptitle(f"hierarchical's time reduction at {rate}\n(median over the other swept keys; "
                     "band: their min-max)", fontsize=9)
-    caption = (f"At {rate:g} Mbit/s. Each panel varies one swept key; the line is the median over every "
+    caption = (f"At {rate}. Each panel varies one swept key; the line is the median over every "
                "combination of the other keys, the band their range. Positive: hierarchical training is faster.")
     return ReportFigure(name, title, caption, pd.DataFrame(rows), render_png(figure))
 
@@ -114,9 +121,9 @@ def fig_sweep_pairs(run: RunData, baseline: str) -> ReportFigure:
             rows += [{"model": model, "x_key": x_key, "y_key": y_key, "x": x, "y": y, "median_reduction": cells.loc[y, x]}
                      for y in ys for x in xs]
     figure.colorbar(image, ax=axes, shrink=0.6, label=f"reduction vs {label(baseline)} (%)")
-    figure.suptitle(f"hierarchical vs {label(baseline)} at {rate:g} Mbit/s: median reduction over the other keys",
+    figure.suptitle(f"hierarchical vs {label(baseline)} at {rate}: median reduction over the other keys",
                     fontsize=9)
-    caption = (f"At {rate:g} Mbit/s. Each heatmap crosses two swept keys; a cell is the median of hierarchical "
+    caption = (f"At {rate}. Each heatmap crosses two swept keys; a cell is the median of hierarchical "
                f"training's time reduction against {label(baseline)} over the other keys (blue: hierarchical faster).")
     return ReportFigure(name, title, caption, pd.DataFrame(rows), render_png(figure))
 

@@ -122,6 +122,8 @@ def fig_backlog(run: RunData) -> ReportFigure:
         return skipped("fig_backlog.png", title,
                        f"Not drawn: backlog.csv has no hierarchical rows at {rate_text(rate)}.")
     capacity = run.scenario["network"].get("uplink_buffer_batches")
+    dropping = run.scenario["network"].get("uplink_buffer_policy", "block") != "block"
+    at_full = "buffer full: a batch is dropped" if dropping else "buffer full: the edge waits"
     figure = new_figure(5.0 * len(run.models) + 0.4, 3.4)
     axes = figure.subplots(1, len(run.models), squeeze=False, sharey=True)[0]
     for ax, model in zip(axes, run.models):
@@ -129,7 +131,7 @@ def fig_backlog(run: RunData) -> ReportFigure:
         ax.step(mine.time_s, mine.backlog, where="post", color=colour("hierarchical"), lw=1.6)
         if capacity:
             ax.axhline(capacity, color="#444444", ls="--", lw=1)
-            ax.text(0.98, capacity, "buffer full: the edge waits", transform=ax.get_yaxis_transform(), ha="right",
+            ax.text(0.98, capacity, at_full, transform=ax.get_yaxis_transform(), ha="right",
                     va="bottom", fontsize=8, color="#444444")
         ax.set(title=f"{model} at {rate_text(rate)}", xlabel="simulated time (s)", xlim=(0, None))
         ax.grid(True, alpha=0.3)
@@ -137,6 +139,7 @@ def fig_backlog(run: RunData) -> ReportFigure:
     axes[0].set_ylim(0, max(capacity or 0, data.backlog.max()) * 1.15 + 0.5)
     caption = (f"Hierarchical training at the lowest rate ({rate_text(rate)}), until the last traced batch enters "
                f"the buffer: a "
-               f"line at the dashed capacity means the uplink is the bottleneck and the edge waits for it; "
+               f"line at the dashed capacity means the uplink is the bottleneck and the edge "
+               f"{'drops feature batches (the policy never waits)' if dropping else 'waits for it'}; "
                f"near 0 the uplink keeps up{replication_note(run)}.")
     return ReportFigure("fig_backlog.png", title, caption, data, render_png(figure))

@@ -174,6 +174,8 @@ def check_traces(s: Scenario, file: str) -> None:
         n.uplink_trace = trace_path(n.uplink_trace, base, file, "network.uplink_trace")
         mean_mbps = load_trace(n.uplink_trace).mean_mbps
         n.uplink_mbps = [mean_mbps * scale for scale in n.trace_scale]
+        for i, (scale, rate) in enumerate(zip(n.trace_scale, n.uplink_mbps)):
+            check_rate(file, f"network.trace_scale[{i}] {scale:g} x the trace's mean {mean_mbps:g} Mbit/s =", rate)
     elif len(n.trace_scale) != 1:
         raise UserError(f"{file}: network.trace_scale lists {len(n.trace_scale)} values but sweeps only with "
                         "network.uplink_trace; give one scale (of the downlink trace) or an uplink trace")

@@ -9,13 +9,20 @@ measures. Per configuration and measure over its N replications:
     <measure>_ci_low   mean - t(0.975, N - 1) * std / sqrt(N)    (95% Student-t interval;
     <measure>_ci_high  mean + t(0.975, N - 1) * std / sqrt(N)     equal to the mean when N = 1)
 
-Different replications draw their own seed and trace offset; the methods of one replication
-share them (`points.network_seed`), so the reductions are paired comparisons.
+The interval is clipped to the values the measure can take (a time or a count >= 0, a reduction
+<= 1, an accuracy in [0, 1]): with few replications t(0.975, N - 1) is large (12.7 at N = 2,
+4.3 at N = 3) and the raw interval can leave that range.
+
+Different replications draw their own seed and trace offset; the methods and rates of one
+replication share them (`points.network_seed`), so the comparisons are paired.
 """
 import math
 
 import pandas as pd
 
+BOUNDS = {"total_time_s": (0.0, math.inf), "reduction_vs_split_learning": (-math.inf, 1.0),
+          "reduction_vs_full_cloud": (-math.inf, 1.0), "batches_dropped": (0.0, math.inf),
+          "cloud_batches_trained": (0.0, math.inf), "final_accuracy": (0.0, 1.0), "early_exit_accuracy": (0.0, 1.0)}
 MEASURES = ("total_time_s", "reduction_vs_split_learning", "reduction_vs_full_cloud", "batches_dropped",
             "cloud_batches_trained", "final_accuracy", "early_exit_accuracy")
 CONFIGURATION = ("setting", "model", "method", "split", "uplink_mbps", "uplink_trace", "downlink_trace",
@@ -87,7 +94,8 @@ def confidence_table(table: pd.DataFrame) -> pd.DataFrame:
             mean = float(column.mean())
             std = float(column.std(ddof=1)) if len(column) > 1 else 0.0
             half = student_t_975(len(column) - 1) * std / math.sqrt(len(column)) if len(column) > 1 else 0.0
-            row.update({f"{measure}_mean": mean, f"{measure}_std": std, f"{measure}_ci_low": mean - half,
-                        f"{measure}_ci_high": mean + half})
+            low, high = BOUNDS[measure]
+            row.update({f"{measure}_mean": mean, f"{measure}_std": std, f"{measure}_ci_low": max(low, mean - half),
+                        f"{measure}_ci_high": min(high, mean + half)})
         rows.append(row)
     return pd.DataFrame(rows)
