@@ -57,10 +57,11 @@ def run_seed(scenario: Scenario, point: SweepPoint) -> int:
 
 
 def network_seed(scenario: Scenario, point: SweepPoint) -> int:
-    """The seed of the network's own randomness (outage draws, a random trace offset): one per
-    replication, shared by every model, method and rate (or trace scale), so the runs compared in
-    one replication meet the same outages at the same trace position (common random numbers)."""
-    return seed_of(scenario, f"network/{point.replication}")
+    """The seed of the network's own randomness (outage draws, a random trace offset): one per rate
+    and replication, shared by every model and method, so the methods compared in one replication
+    meet the same outages at the same trace position (common random numbers). Rates (trace scales)
+    draw their own, so a curve over rates mixes the rate's effect with the trace position."""
+    return seed_of(scenario, f"network/{point.uplink_mbps!r}/{point.replication}")
 
 
 def seed_of(scenario: Scenario, identity: str) -> int:

@@ -13,8 +13,8 @@ The interval is clipped to the values the measure can take (a time or a count >=
 <= 1, an accuracy in [0, 1]): with few replications t(0.975, N - 1) is large (12.7 at N = 2,
 4.3 at N = 3) and the raw interval can leave that range.
 
-Different replications draw their own seed and trace offset; the methods and rates of one
-replication share them (`points.network_seed`), so the comparisons are paired.
+Different replications draw their own seed and trace offset; the methods of one replication at
+one rate share them (`points.network_seed`), so the reductions are paired comparisons.
 """
 import math
 
