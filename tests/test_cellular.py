@@ -4,6 +4,7 @@ import pytest
 from conftest import DELETE, ROOT, assert_user_error, write_scenario
 
 from simulator.report import load_run
+from simulator.report.accuracy_figure import fig_time_to_accuracy
 from simulator.report.sweep_figures import fig_sweep_lines
 
 UMTS = str(ROOT / "traces" / "TMobile-UMTS-driving.up")
@@ -109,3 +110,21 @@ def test_a_sweep_over_traces(tmp_path, cli):
     assert len(summary) == 2 * 3 and (summary.replications == 2).all()
     lines = fig_sweep_lines(load_run(str(tmp_path / "out")))  # each trace has its own rate: compared at one scale
     assert set(lines.data.value) == {UMTS, evdo} and lines.caption.startswith("At trace scale 1")
+
+
+def test_accuracy_under_drops_is_trained_per_drop_pattern(tmp_path, cli):
+    path = cellular(tmp_path, {"replications": 2, "accuracy.enabled": True, "accuracy.width": 0.0625,
+                               "accuracy.epochs": 1, "accuracy.train_subset": 640, "accuracy.test_subset": 200,
+                               "accuracy.dataset": "fashion-mnist"})
+    proc = cli(path, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    results = pd.read_csv(out / "results.csv")
+    hier = results[results.method == "hierarchical"]
+    assert (hier.batches_dropped > 0).all() and hier.accuracy_proxy.str.contains("the cloud skipped").all()
+    training = pd.read_csv(out / "training.csv")
+    skipping = training[training.cloud_skipped > 0]
+    assert skipping.cache_key.nunique() == 2  # one real training run per replication's drop pattern
+    assert set(skipping.exit_train_loss) <= set(training[training.cloud_skipped == 0].exit_train_loss)  # edge alike
+    figure = fig_time_to_accuracy(load_run(str(out)))  # a dropping run has no one accuracy curve: left out
+    assert "hierarchical" not in set(figure.data.method) and figure.caption.startswith("Hierarchical runs whose")

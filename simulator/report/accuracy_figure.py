@@ -40,6 +40,9 @@ def time_to_accuracy_data(run: RunData, rates_mbps: list[float]) -> pd.DataFrame
     """One row per (model, method, rate, training epoch): accuracies and the simulated time_s."""
     simulated_epochs = int(run.scenario["workload"]["epochs"])
     training = run.training[run.training.method.isin(run.methods)]
+    if "cloud_skipped" in training.columns:  # runs whose cloud skipped dropped batches: one per drop pattern
+        skipping = training.groupby("cache_key").cloud_skipped.transform("sum") > 0
+        training = training[~skipping]
     training = training.assign(split=split_key(training))
     trained_epochs = training.groupby(["model", "method", "split"]).epoch.transform("max")
     placed = training[["model", "method", "split", "epoch", "final_accuracy", "early_exit_accuracy"]].assign(
@@ -47,7 +50,10 @@ def time_to_accuracy_data(run: RunData, rates_mbps: list[float]) -> pd.DataFrame
     ends = run.epochs[run.epochs.uplink_mbps.isin(rates_mbps)].rename(columns={"epoch": "sim_epoch",
                                                                                 "end_s": "time_s"})
     # the point each (model, method) used at each rate (split: auto may choose another per rate)
-    splits = run.results[["model", "method", "uplink_mbps"]].assign(split=split_key(run.results))
+    results = run.results
+    if "batches_dropped" in results.columns:  # a run that dropped batches has no single accuracy curve
+        results = results[~(results.batches_dropped.fillna(0) > 0)]
+    splits = results[["model", "method", "uplink_mbps"]].assign(split=split_key(results))
     ends = ends.merge(splits, on=["model", "method", "uplink_mbps"], how="inner")
     data = placed.merge(ends, on=["model", "method", "split", "sim_epoch"], how="inner")
     columns = ["model", "method", "uplink_mbps", "epoch", "sim_epoch", "time_s", "final_accuracy",
@@ -92,7 +98,10 @@ def fig_time_to_accuracy(run: RunData) -> ReportFigure:
     figure.legend(handles=handles, loc="outside upper center", ncols=len(handles))
     trained, simulated = int(data.groupby(["model", "method"]).epoch.max().max()), run.scenario["workload"]["epochs"]
     proxy = run.scenario["accuracy"].get("proxy") or ""
-    caption = (f"Further left = the same accuracy sooner. Real training's epoch e of {trained} is placed at the "
+    dropped = "batches_dropped" in run.results.columns and (run.results.batches_dropped.fillna(0) > 0).any()
+    caption = (("Hierarchical runs whose uplink dropped batches are left out (each drop pattern trained its own "
+                "run: results.csv and training.csv hold their accuracy). " if dropped else "")
+               + f"Further left = the same accuracy sooner. Real training's epoch e of {trained} is placed at the "
                f"simulated end of epoch round(e x {simulated} / {trained}) of {simulated} (the same fraction of "
                f"training){'; accuracy of the trained ' + proxy if proxy else ''}.")
     return ReportFigure("fig_time_to_accuracy.png", TITLE, caption, data, render_png(figure))
