@@ -60,7 +60,8 @@ def test_another_seed_moves_the_trace_offsets(tmp_path, cli):
 
 def test_a_deterministic_scenario_runs_once_whatever_replications_says(tmp_path, cli):
     path = cellular(tmp_path, {"network.trace_offset_s": 100.0})
-    assert cli(path, "--no-progress").returncode == 0
+    proc = cli(path, "--no-progress")
+    assert proc.returncode == 0 and "nothing in the scenario is random" in proc.stdout
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     assert results.replication.unique().tolist() == [0] and (results.trace_offset_s == 100.0).all()
 
@@ -90,6 +91,8 @@ def test_a_trace_scale_is_the_rate_axis(tmp_path, cli):
     ({"network.outage_model": {"mean_up_s": 10.0}}, ["network.outage_model", "mean_down_s"]),
     ({"network.uplink_buffer_policy": "drop_all"}, ["network.uplink_buffer_policy", "drop_oldest"]),
     ({"replications": 0}, ["replications", "> 0"]),
+    ({"network.uplink_trace": DELETE, "network.downlink_trace": DELETE, "network.uplink_mbps": [1.0]},
+     ["network.trace_offset_s: random needs a trace"]),
     ({"sweep": {"network.trace_scale": [[1.0], [2.0]]}}, ["network.trace_scale", "inner axis"]),
 ])
 def test_bad_cellular_keys_are_one_line_errors(tmp_path, cli, changes, fragments):

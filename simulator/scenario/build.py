@@ -189,6 +189,9 @@ def check_traces(s: Scenario, file: str) -> None:
             n.downlink_trace = n.uplink_trace[:-3] + ".down"
         n.downlink_trace = trace_path(n.downlink_trace, base, file, "network.downlink_trace")
         s.downlink_trace_mean_mbps = load_trace(n.downlink_trace).mean_mbps
+    if n.trace_offset_s == "random" and n.uplink_trace is None and n.downlink_trace is None:
+        raise UserError(f"{file}: network.trace_offset_s: random needs a trace (network.uplink_trace or "
+                        "downlink_trace); without one there is nothing to start in")
     if n.trace_offset_s != "random":
         positive(file, "network.trace_offset_s", n.trace_offset_s, allow_zero=True)
         MAX_TIME_S.check(file, "network.trace_offset_s", n.trace_offset_s)

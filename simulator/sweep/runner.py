@@ -310,6 +310,9 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     if swept:
         print(f"sweep: {len(grid):,} settings of {', '.join(scenario.sweep)}; below, the first "
               f"({first.setting.label()})")
+    if scenario.replications > 1 and not any(r.setting.scenario.stochastic for r in runs):
+        print(f"replications: {scenario.replications}, but nothing in the scenario is random (no jitter, loss, outage "
+              "model or random trace offset): each run ran once")
     print("training time (simulated); hier vs X: hierarchical's time reduction (+29% = 29% less time)\n")
     print(summary_table(first.table))
     dropped = first.table[first.table.batches_dropped > 0]
