@@ -92,6 +92,11 @@ def test_outage_model_draws_from_its_seed_and_matches_its_means():
     assert merged.next_window(10.0) is None
 
 
+def test_an_outage_model_that_would_draw_without_end_is_one_line():
+    with pytest.raises(UserError, match="network.outage_model draws more than 1,000,000 outages"):
+        OutageSchedule((), 1.0, 1.0, 0).next_window(3e6)
+
+
 def test_trace_gaps_of_the_shipped_3g_uplink():
     trace = load_trace("traces/TMobile-UMTS-driving.up")
     gaps = trace_gaps(trace, 0.0, trace.period_s)

@@ -38,10 +38,6 @@ class OutageSchedule:
         self.drawn_starts: list[float] = []
         self.drawn_until_s = 0.0  # the model's state is known up to here (the end of the last down period)
 
-    @property
-    def empty(self) -> bool:
-        return not self.fixed and not self.model
-
     def _draw_until(self, time_s: float) -> None:
         """Draw the model's periods until its state is known past `time_s`."""
         while self.model and self.drawn_until_s <= time_s:
