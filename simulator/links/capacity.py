@@ -19,7 +19,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from .outages import OutageSchedule
+from .outages import OutageSchedule, merge
 from .traces import PACKET_BYTES, PacketTrace, RateTrace, load_trace
 
 STALL_MIN_S = 1.0  # a gap between a trace's opportunities longer than this counts as an outage
@@ -126,13 +126,7 @@ class LinkClock:
         if self.trace is not None:
             windows += [(start, end) for start, end in trace_gaps(self.trace, self.offset_s, until_s)]
         windows.sort()
-        merged: list[tuple[float, float]] = []
-        for start, end in windows:
-            if merged and start < merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+        return list(merge(windows, touching=False))
 
 
 def trace_gaps(trace: PacketTrace | RateTrace, offset_s: float, until_s: float,

@@ -82,10 +82,11 @@ class OutageSchedule:
         return [w for w in merge(sorted(self.fixed + tuple(self.drawn))) if w[0] < until_s]
 
 
-def merge(windows: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+def merge(windows: list[tuple[float, float]], touching: bool = True) -> tuple[tuple[float, float], ...]:
+    """Sorted windows with the overlapping ones joined; `touching` joins those that only meet too."""
     merged: list[tuple[float, float]] = []
     for start, end in windows:
-        if merged and start <= merged[-1][1]:
+        if merged and (start <= merged[-1][1] if touching else start < merged[-1][1]):
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
