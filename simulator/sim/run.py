@@ -85,6 +85,7 @@ class RunResult:
     worst_stall_s: tuple[float, float] | None = None
     stall_backlog: tuple[tuple[float, int], ...] = ()
     stall_drops: tuple[tuple[float, int], ...] = ()
+    engine: str = "simpy"  # the engine that produced the totals (`simulator.engines`)
 
     def _fraction(self, busy_s: float) -> float:
         return busy_s / self.total_time_s if self.total_time_s > 0 else 0.0
