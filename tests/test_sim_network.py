@@ -4,6 +4,8 @@ import pytest
 import simpy
 
 from simulator.costmodel import LinkSpec
+from simulator.costmodel.costs import packet_count
+from simulator.links.draws import draw_link
 from simulator.sim.network import Link
 from simulator.sim.recorder import Recorder
 
@@ -15,7 +17,9 @@ def send_all(spec: LinkSpec, payloads: list[int], seed: int = 0, buffer_batches:
     env = simpy.Environment()
     recorder = Recorder(env, len(payloads), ((SEND, PROPAGATE),), buffer_batches, trace_batches=len(payloads),
                         fast_forward=False)
-    link = Link(env, "uplink", spec, np.random.default_rng(seed), recorder, buffer_batches)
+    draws = draw_link(packet_count(payloads[0], spec), spec.loss_rate, spec.jitter_ms, len(payloads),
+                      np.random.default_rng(seed))  # every payload as many packets as the first
+    link = Link(env, "uplink", spec, draws, recorder, buffer_batches)
 
     def sender():
         for batch, payload_bytes in enumerate(payloads):

@@ -19,6 +19,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .outages import OutageSchedule, merge
 from .traces import PACKET_BYTES, PacketTrace, RateTrace, load_trace
 
@@ -150,13 +152,12 @@ def trace_gaps(trace: PacketTrace | RateTrace, offset_s: float, until_s: float,
         if start is not None:
             one_period.append((start, trace.period_s))
         one_period = [(a, b) for a, b in one_period if b - a > min_gap_s]
-    gaps = []
-    first_cycle = math.floor(offset_s / trace.period_s) - 1
-    cycle = first_cycle
-    while one_period and cycle * trace.period_s - offset_s < until_s:
-        for a, b in one_period:
-            start, end = cycle * trace.period_s + a - offset_s, cycle * trace.period_s + b - offset_s
-            if end > 0 and start < until_s:
-                gaps.append((max(start, 0.0), end))
-        cycle += 1
-    return gaps
+    if not one_period:
+        return []
+    starts, ends = (np.array(column) for column in zip(*one_period))
+    first = math.floor(offset_s / trace.period_s) - 1
+    cycles = np.arange(first, max(first + 1, math.ceil((until_s + offset_s) / trace.period_s) + 1), dtype=np.float64)
+    starts = (cycles[:, None] * trace.period_s + starts[None, :] - offset_s).ravel()
+    ends = (cycles[:, None] * trace.period_s + ends[None, :] - offset_s).ravel()
+    keep = (ends > 0) & (starts < until_s)
+    return list(zip(np.maximum(starts[keep], 0.0).tolist(), ends[keep].tolist()))

@@ -23,23 +23,54 @@ from ..core.names import (
 )
 from ..costmodel.analytic import analytic_time_s
 from .methods import CLOUD_TRAIN, phases
-from .recorder import Recorder
+from .recorder import Recorder, TraceEvent
 from .run import RunResult, RunSpec
+
+
+def run_phases(spec: RunSpec, starts_s: tuple[float, ...] | None = None) -> tuple[list[Recorder], float]:
+    """Simulate `spec`'s phases one after the other: their recorders and when the last ended.
+    With `starts_s` (when each phase starts, known from elsewhere), each phase stops once its
+    first `trace_batches` batches are done."""
+    recorders: list[Recorder] = []
+    start_s = 0.0
+    for i, phase in enumerate(phases(spec)):
+        trace_only = starts_s is not None
+        start_s = starts_s[i] if trace_only else start_s
+        env = simpy.Environment(initial_time=start_s)
+        recorder = Recorder(env, phase.n_batches, phase.segments, phase.lookback_batches, spec.trace_batches,
+                            spec.fast_forward and spec.deterministic and not trace_only, trace_only=trace_only)
+        phase.start(env, recorder)
+        env.run(until=recorder.done)
+        recorders.append(recorder)
+        if trace_only:
+            continue
+        start_s = recorder.end_s(recorder.final_stage, phase.n_batches - 1) if not recorder.dropped \
+            else recorder.finished_s
+    return recorders, start_s
+
+
+def trace_window(spec: RunSpec, starts_s: tuple[float, ...]) -> tuple[tuple[TraceEvent, ...],
+                                                                     tuple[tuple[float, int], ...]]:
+    """(trace, backlog_trace) of the first `trace_batches` batches of each of `spec`'s phases, which
+    start at `starts_s`, simulated event by event and no further: what the fast engine leaves to SimPy."""
+    if spec.trace_batches == 0:
+        return (), ()
+    recorders, _ = run_phases(spec, starts_s)
+    return event_trace(recorders), backlog_trace(recorders)
+
+
+def event_trace(recorders: list[Recorder]) -> tuple[TraceEvent, ...]:
+    return tuple(sorted((event for r in recorders for event in r.trace),
+                        key=lambda e: (e.start_s, e.end_s, e.resource, e.what, e.batch)))
+
+
+def backlog_trace(recorders: list[Recorder]) -> tuple[tuple[float, int], ...]:
+    return tuple(sample for r in recorders for sample in r.backlog_trace.get(UPLINK, []))
 
 
 def simulate(spec: RunSpec) -> RunResult:
     """Simulate `spec`'s phases one after the other and sum up what they recorded."""
-    recorders: list[Recorder] = []
-    start_s = 0.0
-    for phase in phases(spec):
-        env = simpy.Environment(initial_time=start_s)
-        recorder = Recorder(env, phase.n_batches, phase.segments, phase.lookback_batches, spec.trace_batches,
-                            spec.fast_forward and spec.deterministic)
-        phase.start(env, recorder)
-        env.run(until=recorder.done)
-        start_s = recorder.end_s(recorder.final_stage, phase.n_batches - 1) if not recorder.dropped \
-            else recorder.finished_s
-        recorders.append(recorder)
+    recorders, start_s = run_phases(spec)
 
     def total(measure) -> float:
         return sum(measure(recorder) for recorder in recorders)
@@ -63,16 +94,15 @@ def simulate(spec: RunSpec) -> RunResult:
         uplink_busy_s=total(lambda r: r.busy_s(UPLINK)),
         downlink_busy_s=total(lambda r: r.busy_s(DOWNLINK)),
         cloud_busy_s=total(lambda r: r.busy_s(CLOUD_GPU)),
-        max_uplink_backlog=max(r.max_backlog.get(UPLINK, 0) for r in recorders),
+        max_uplink_backlog=max(r.peak_backlog(UPLINK) for r in recorders),
         edge_batches_trained=total(lambda r: r.batches_done(edge_stage)),
         cloud_batches_trained=total(lambda r: r.batches_done(CLOUD_TRAIN)),
         batches_dropped=len(dropped),
         dropped_batches=tuple(dropped),
         epoch_end_s=tuple(trained_end_s(cloud, (epoch + 1) * spec.batches_per_epoch - 1)
                           for epoch in range(spec.epochs)),
-        trace=tuple(sorted((event for r in recorders for event in r.trace),
-                           key=lambda e: (e.start_s, e.end_s, e.resource, e.what, e.batch))),
-        backlog_trace=tuple(sample for r in recorders for sample in r.backlog_trace.get(UPLINK, [])),
+        trace=event_trace(recorders),
+        backlog_trace=backlog_trace(recorders),
         fast_forwarded=any(r.periods_s is not None for r in recorders),
         **worst_stall(recorders, start_s),
     )
@@ -85,6 +115,12 @@ def trained_end_s(recorder: Recorder, batch: int) -> float:
         return recorder.end_s(CLOUD_TRAIN, batch)
     position = batch + 1 - bisect.bisect_right(recorder.dropped, batch) - 1
     return recorder.end_s(CLOUD_TRAIN, position) if position >= 0 else math.nan
+
+
+def instants(times_s, levels) -> list[tuple[float, int]]:
+    """(time, level) with only the last level of each instant: the link's state between events."""
+    return [(t, level) for i, (t, level) in enumerate(zip(times_s, levels))
+            if i + 1 == len(times_s) or times_s[i + 1] != t]
 
 
 STALL_BEFORE_S, STALL_AFTER_S = 20.0, 40.0  # the report's window around the worst stall
@@ -100,7 +136,7 @@ def worst_stall(recorders: list[Recorder], end_s: float) -> dict:
     low, high = start_s - STALL_BEFORE_S, stop_s + STALL_AFTER_S
     times = link.backlog_times_s
     first, last = bisect.bisect_left(times, low), bisect.bisect_right(times, high)
-    backlog = tuple(zip(times[first:last], link.backlog_levels[first:last]))
+    backlog = tuple(instants(times[first:last], link.backlog_levels[first:last]))
     if first > 0:  # the level the window opens with
         backlog = ((low, link.backlog_levels[first - 1]), *backlog)
     return {"worst_stall_s": (start_s, stop_s), "stall_backlog": backlog,

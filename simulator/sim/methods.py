@@ -16,7 +16,6 @@ Segments and stage names feed the fast forward (see `recorder`).
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from ..core.names import (
@@ -25,6 +24,7 @@ from ..core.names import (
     DOWNLINK,
     EDGE_CPU,
     FORWARD,
+    FULL_CLOUD,
     HIERARCHICAL,
     PREP,
     PROPAGATE,
@@ -35,6 +35,8 @@ from ..core.names import (
     Stage,
     edge_compute,
 )
+from ..costmodel.costs import downlink_payload_bytes, packet_count, uplink_payload_bytes
+from ..links.draws import LinkDraws, draw_link, link_rngs
 from .devices import CloudServer, EdgeDevice
 from .network import Link
 from .recorder import Recorder
@@ -55,15 +57,31 @@ class Phase:
     start: Callable[[simpy.Environment, Recorder], None]
 
 
+def link_draws(spec: RunSpec) -> tuple[LinkDraws, LinkDraws | None]:
+    """The uplink's draws, one per batch it carries (full_cloud uploading once: one epoch), and the
+    downlink's (split learning only, else None)."""
+    n_batches = spec.epochs * spec.batches_per_epoch
+    uplink_rng, downlink_rng = link_rngs(spec.seed)
+    up_batches = spec.batches_per_epoch if spec.method == FULL_CLOUD and spec.raw_upload == "once" else n_batches
+    up_bytes = uplink_payload_bytes(spec.costs, spec.method)
+    up = draw_link(packet_count(up_bytes, spec.uplink), spec.uplink.loss_rate, spec.uplink.jitter_ms, up_batches,
+                   uplink_rng)
+    if spec.method != SPLIT_LEARNING:
+        return up, None
+    down_bytes = downlink_payload_bytes(spec.costs, spec.method)
+    return up, draw_link(packet_count(down_bytes, spec.downlink), spec.downlink.loss_rate, spec.downlink.jitter_ms,
+                         n_batches, downlink_rng)
+
+
 def phases(spec: RunSpec) -> list[Phase]:
     """The phases of `spec`'s method, in order."""
     n_batches = spec.epochs * spec.batches_per_epoch
-    uplink_rng, downlink_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+    up_draws, down_draws = link_draws(spec)
     compute = edge_compute(spec.edge_has_gpu)
     buffer = spec.uplink_buffer_batches
 
     def uplink(env: simpy.Environment, recorder: Recorder) -> Link:
-        return Link(env, UPLINK, spec.uplink, uplink_rng, recorder, buffer, spec.drop_policy or "block",
+        return Link(env, UPLINK, spec.uplink, up_draws, recorder, buffer, spec.drop_policy or "block",
                     keep_backlog=spec.uplink.shape.varies)
 
     def edge(env: simpy.Environment, recorder: Recorder) -> EdgeDevice:
@@ -73,7 +91,7 @@ def phases(spec: RunSpec) -> list[Phase]:
         return CloudServer(env, recorder, spec.costs, spec.method)
 
     def split_learning(env: simpy.Environment, recorder: Recorder) -> None:
-        up, down = uplink(env, recorder), Link(env, DOWNLINK, spec.downlink, downlink_rng, recorder)
+        up, down = uplink(env, recorder), Link(env, DOWNLINK, spec.downlink, down_draws, recorder)
         env.process(edge(env, recorder).train_split(n_batches, up, down))
         env.process(cloud(env, recorder).serve(n_batches, up, down))
 

@@ -14,7 +14,8 @@ link already sends the next one; deliveries stay in order:
     delivery_s = max(previous delivery_s, send_end_s + latency_ms/1000 + jitter_s)
 
 Loss: a payload is ceil(bytes/mtu) packets; the extra packets needed until each got through
-is one NegativeBinomial(packets, 1 - loss_rate) draw. Each extra packet holds the link for
+is one NegativeBinomial(packets, 1 - loss_rate) draw. The jitter and loss draws are made up
+front, per batch (`links.draws`), so the fast engine reads the very same numbers. Each extra packet holds the link for
 its serialisation (min(mtu, payload) bytes) plus retransmit_timeout_ms of idle wait. Busy
 time counts the seconds the link is held for sending, timeouts excluded; `bytes` counts each
 payload once.
@@ -31,12 +32,12 @@ A discarded batch never reaches the receiver; the link lists it in `dropped`.
 import math
 from array import array
 
-import numpy as np
 import simpy
 
 from ..core.names import PROPAGATE, SEND
-from ..costmodel.costs import LinkSpec, packet_count, serialisation_time_s
+from ..costmodel.costs import LinkSpec, serialisation_time_s
 from ..links.capacity import LinkClock
+from ..links.draws import LinkDraws
 from .recorder import Recorder
 
 BUFFER_POLICIES = ("block", "drop_oldest", "drop_newest")
@@ -45,7 +46,7 @@ BUFFER_POLICIES = ("block", "drop_oldest", "drop_newest")
 class Link:
     """One direction of the network, named "uplink" or "downlink"; runs `transmit` and `propagate`."""
 
-    def __init__(self, env: simpy.Environment, name: str, spec: LinkSpec, rng: np.random.Generator,
+    def __init__(self, env: simpy.Environment, name: str, spec: LinkSpec, draws: LinkDraws,
                  recorder: Recorder, buffer_batches: float = math.inf, policy: str = "block",
                  keep_backlog: bool = False):
         if policy not in BUFFER_POLICIES:
@@ -53,7 +54,7 @@ class Link:
         self.env = env
         self.name = name
         self.spec = spec
-        self.rng = rng
+        self.draws = draws
         self.recorder = recorder
         self.policy = policy
         self.capacity = buffer_batches
@@ -100,39 +101,34 @@ class Link:
         self._note_backlog(batch)
         self.queue.put((batch, payload_bytes))
 
-    def wire_time_s(self, payload_bytes: int) -> tuple[float, float]:
+    def wire_time_s(self, payload_bytes: int, extra: int) -> tuple[float, float]:
         """(seconds the link is held, seconds of bits on the wire) for one payload at the constant
-        rate, loss included."""
+        rate, `extra` resent packets included."""
         wire_s = serialisation_time_s(payload_bytes, self.spec)
-        extra = self.extra_packets(payload_bytes)
         if extra == 0:
             return wire_s, wire_s
         resend_s = extra * serialisation_time_s(min(self.spec.mtu_bytes, payload_bytes), self.spec)
         return wire_s + resend_s + extra * self.spec.retransmit_timeout_ms / 1e3, wire_s + resend_s
-
-    def extra_packets(self, payload_bytes: int) -> int:
-        if self.spec.loss_rate == 0 or payload_bytes == 0:
-            return 0
-        return int(self.rng.negative_binomial(packet_count(payload_bytes, self.spec), 1 - self.spec.loss_rate))
 
     def transmit(self):
         """Put queued payloads on the wire one at a time, in order."""
         while True:
             batch, payload_bytes = yield self.queue.get()
             start_s = self.env.now
+            extra = int(self.draws.extra_packets[batch])
             if self.clock is None:
-                held_s, busy_s = self.wire_time_s(payload_bytes)
+                held_s, busy_s = self.wire_time_s(payload_bytes, extra)
             else:
-                extra = self.extra_packets(payload_bytes)
                 resent_bytes = extra * min(self.spec.mtu_bytes, payload_bytes)
-                busy_s = self.clock.send_end_s(start_s, payload_bytes, resent_bytes) - start_s
+                # >= 0: an opportunity within 1e-9 s before the start counts as at it (float rounding)
+                busy_s = max(0.0, self.clock.send_end_s(start_s, payload_bytes, resent_bytes) - start_s)
                 held_s = busy_s + extra * self.spec.retransmit_timeout_ms / 1e3
             yield self.env.timeout(held_s)
             self.backlog -= 1
             self._note_backlog(batch)
             yield self.buffer.get(1)  # room for the sender
             self.send_log.add(batch, start_s, self.env.now, busy_s, payload_bytes)
-            jitter_s = self.rng.exponential(self.spec.jitter_ms / 1e3) if self.spec.jitter_ms > 0 else 0.0
+            jitter_s = float(self.draws.jitter_s[batch])
             arrival_s = self.env.now + self.spec.latency_ms / 1e3 + jitter_s
             self.last_delivery_s = max(self.last_delivery_s, arrival_s)
             self.in_flight.put((batch, self.env.now, self.last_delivery_s))

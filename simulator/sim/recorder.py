@@ -68,7 +68,7 @@ class Recorder:
     """Logs of one phase, run until its last batch or until the steady state is proven."""
 
     def __init__(self, env: simpy.Environment, n_batches: int, segments: tuple[tuple[Stage, ...], ...],
-                 lookback_batches: int, trace_batches: int, fast_forward: bool):
+                 lookback_batches: int, trace_batches: int, fast_forward: bool, trace_only: bool = False):
         self.n_batches = n_batches
         self.segments = segments
         self.final_stage = segments[-1][-1]
@@ -81,18 +81,36 @@ class Recorder:
         self.periods_s: dict[Stage, float] | None = None  # per stage, once fast-forwarded
         self.trace: list[TraceEvent] = []
         self.backlog_trace: dict[str, list[tuple[float, int]]] = {}
+        # the largest backlog a link held, counted after all puts and departures of an instant (the
+        # order SimPy gives events at one time is not a state the link is ever in)
         self.max_backlog: dict[str, int] = {}
+        self.instant_backlog: dict[str, tuple[float, int]] = {}  # (time, level) of the latest instant
         self.links: dict = {}  # name -> sim.network.Link of this phase (they register themselves)
         self.dropped: list[int] = []  # batches a link discarded (buffer policy drop_*), in increasing order
         self.finished_s: float | None = None  # when every batch was trained or dropped
+        # trace_only: stop once the first `trace_batches` batches were trained or dropped (the fast
+        # engine computes the rest)
+        self.trace_only = trace_only
+        self.trace_left = min(trace_batches, n_batches)
 
     def _finish(self) -> None:
         self.finished_s = self.env.now
         self.done.succeed()
 
+    def _traced(self, batch: int) -> bool:
+        """Count `batch` out of the trace window; True once the window is complete (trace_only)."""
+        if batch < self.trace_batches:
+            self.trace_left -= 1
+        if self.trace_only and self.trace_left <= 0 and not self.done.triggered:
+            self._finish()
+            return True
+        return False
+
     def note_drop(self, batch: int) -> None:
         """A link discarded `batch`: it will never reach the final stage."""
         self.dropped.append(batch)
+        if self._traced(batch):
+            return
         if not self.done.triggered and len(self.stages[self.final_stage].end_s) + len(self.dropped) == self.n_batches:
             self._finish()
 
@@ -101,12 +119,20 @@ class Recorder:
 
     def note_backlog(self, link: str, batch: int, backlog: int) -> None:
         """A link's queue changed to `backlog` batches because of `batch` (sampled in the trace window)."""
-        self.max_backlog[link] = max(self.max_backlog.get(link, 0), backlog)
+        pending = self.instant_backlog.get(link)
+        if pending is not None and pending[0] != self.env.now:  # that instant is over: its level counts
+            self.max_backlog[link] = max(self.max_backlog.get(link, 0), pending[1])
+        self.instant_backlog[link] = (self.env.now, backlog)
         if batch < self.trace_batches:
             self.backlog_trace.setdefault(link, []).append((self.env.now, backlog))
 
+    def peak_backlog(self, link: str) -> int:
+        """The largest backlog `link` held at the end of an instant (0 if it never held one)."""
+        pending = self.instant_backlog.get(link)
+        return max(self.max_backlog.get(link, 0), pending[1] if pending is not None else 0)
+
     def final_batch_done(self, batch: int) -> None:
-        if self.done.triggered:  # a zero-length stage may finish again before the run stops
+        if self.done.triggered or self._traced(batch):  # a zero-length stage may finish again before the run stops
             return
         if len(self.stages[self.final_stage].end_s) + len(self.dropped) == self.n_batches:
             self._finish()
