@@ -18,6 +18,7 @@ import numpy as np
 from ..core.names import FULL_CLOUD, HIERARCHICAL, SPLIT_LEARNING
 from ..costmodel.analytic import analytic_time_s
 from ..costmodel.costs import (
+    BatchCosts,
     LinkSpec,
     cloud_train_s,
     downlink_payload_bytes,
@@ -213,3 +214,13 @@ def worst_stall(spec: RunSpec, end_s: float, puts: np.ndarray, departures: np.nd
         backlog = ((low, int(level(np.array([low]), "left")[0])), *backlog)
     drops = tuple((float(t), int(b)) for t, b in zip(dropped_s, dropped) if low <= t <= high)
     return {"worst_stall_s": (start_s, stop_s), "stall_backlog": backlog, "stall_drops": drops}
+
+
+def compile_kernels() -> None:
+    """Compile every kernel, or load it from Numba's on-disk cache (`engines/__pycache__`): once in
+    the parent before worker processes start, so that they do not each compile (~20 s here)."""
+    costs = BatchCosts(1, *([0.001] * 14), 1000, 1000, 1000, 1)
+    link = LinkSpec(1.0)
+    for method, policy in (("hierarchical", "block"), ("hierarchical", "drop_oldest"), ("split_learning", "block"),
+                           ("full_cloud", "block")):
+        simulate_fast(RunSpec(method, costs, link, link, 2, 1, uplink_buffer_policy=policy, trace_batches=0))

@@ -21,7 +21,7 @@ A link is a tuple (see `engines.fast.link_arrays`):
     floats  LINK_FLOATS below
     arrays  opportunity times (ms, one period), rate trace starts (s), Mbit/s and cumulative bits,
             outage starts and ends (merged; an end of +inf marks the window past the drawn horizon),
-            extra packets and jitter (s) per batch
+            extra packets and jitter (s) per batch (empty: none)
 
 A kernel that reaches past the outage model's drawn horizon returns status NEED_HORIZON; the
 caller draws further and runs it again.
@@ -144,7 +144,8 @@ def _fluid_end(link, start, bits):
 @njit(cache=True)
 def transmit(link, batch, start):
     """(departure time, busy seconds) of `batch` put on the wire at `start` (NaN: past the horizon)."""
-    kind, lf, extra = link[0][0], link[1], link[8][batch]
+    kind, lf = link[0][0], link[1]
+    extra = link[8][batch] if link[8].shape[0] > 0 else 0
     if kind == CONSTANT:
         wire_s = lf[SER_PAYLOAD_S]
         if extra == 0:
@@ -167,7 +168,7 @@ def transmit(link, batch, start):
 @njit(cache=True)
 def _deliver(link, batch, departed, last_delivery, propagated):
     """(delivery time, when the receiver has it): in order, after latency and jitter."""
-    arrival = departed + link[1][LATENCY_S] + link[9][batch]
+    arrival = departed + link[1][LATENCY_S] + (link[9][batch] if link[9].shape[0] > 0 else 0.0)
     last_delivery = max(last_delivery, arrival)
     now = max(departed, propagated)
     return last_delivery, now + max(0.0, last_delivery - now)

@@ -115,7 +115,7 @@ class Link:
         while True:
             batch, payload_bytes = yield self.queue.get()
             start_s = self.env.now
-            extra = int(self.draws.extra_packets[batch])
+            extra = self.draws.extra(batch)
             if self.clock is None:
                 held_s, busy_s = self.wire_time_s(payload_bytes, extra)
             else:
@@ -128,7 +128,7 @@ class Link:
             self._note_backlog(batch)
             yield self.buffer.get(1)  # room for the sender
             self.send_log.add(batch, start_s, self.env.now, busy_s, payload_bytes)
-            jitter_s = float(self.draws.jitter_s[batch])
+            jitter_s = self.draws.jitter(batch)
             arrival_s = self.env.now + self.spec.latency_ms / 1e3 + jitter_s
             self.last_delivery_s = max(self.last_delivery_s, arrival_s)
             self.in_flight.put((batch, self.env.now, self.last_delivery_s))
