@@ -92,8 +92,11 @@ def run_specs(draw, trace_files) -> RunSpec:
                    trace_batches=draw(st.integers(0, 8)))
 
 
-@settings(max_examples=int(os.environ.get("ENGINE_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("ENGINE_EXAMPLES", 300))  # more for a longer search: ENGINE_EXAMPLES=5000 pytest ...
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_runs_agree(trace_files, data):
     assert_same(*both(data.draw(run_specs(trace_files))))
