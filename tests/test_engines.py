@@ -132,3 +132,14 @@ def test_auto_picks_simpy_where_it_fast_forwards():
     assert simulate(steady).engine == "simpy" and simulate(noisy).engine == "fast"
     with pytest.raises(ValueError, match="valid: simpy, fast, auto"):
         simulate(steady, "quick")
+
+
+def test_an_opportunity_just_inside_an_outage_is_skipped(trace_files):
+    """An outage ending 1e-16 s after an opportunity (within the trace's float tolerance): both
+    engines skip that opportunity instead of looping on it for ever."""
+    shape = LinkShape(trace_files["mahimahi"], 1.0, 0.0, ((0.001, 0.0020000000000001),))
+    spec = RunSpec("full_cloud", COSTS, LinkSpec(rate_mbps=1.0, shape=shape), LinkSpec(2.0),
+                   batches_per_epoch=4, epochs=1)
+    fast, slow = both(spec)
+    assert_same(fast, slow)
+    assert fast.trace[0].end_s > 0.003  # the opportunities at 3 ms fell in the outage

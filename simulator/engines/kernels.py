@@ -77,7 +77,7 @@ def _packets_end(link, start, packets):
         if w >= 0 and ws[w] <= at:  # this opportunity falls in an outage
             if math.isinf(we[w]):
                 return math.nan
-            index = max(index, _index_at(link, we[w]))
+            index = max(index + 1, _index_at(link, we[w]))
             continue
         usable = packets if w < 0 else _index_at(link, ws[w]) - index
         if usable >= packets:

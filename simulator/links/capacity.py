@@ -79,8 +79,8 @@ class LinkClock:
         while True:
             at_s = self._time_s(index)
             window = self.outages.next_window(at_s)
-            if window is not None and window[0] <= at_s:  # this opportunity falls in an outage
-                index = max(index, self._index_at(window[1]))
+            if window is not None and window[0] <= at_s:  # this opportunity falls in an outage: skip it
+                index = max(index + 1, self._index_at(window[1]))  # +1: one within 1e-9 s of the end
                 continue
             usable = math.inf if window is None else self._index_at(window[0]) - index
             if usable >= packets:
