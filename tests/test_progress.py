@@ -60,7 +60,7 @@ def test_a_pipe_gets_a_line_every_interval_while_a_bar_moves():
     lines = proc.stderr.splitlines()
     periodic = [line for line in lines if line.startswith("work: ") and "done" not in line]
     for line in periodic:
-        assert re.fullmatch(r"work: \d+/30 step \(\d+%\) in \d+\.\d s, [\d.]+ step/s", line), line
+        assert re.fullmatch(r"work: \d+/30 step \(\d+%\) in \d+\.\d s, [\d.]+ step/s, \d+ s left", line), line
     assert 3 <= len(periodic) <= elapsed_s / interval_s  # lines keep coming, at most one per interval
     assert lines[len(periodic)].startswith("work: done, 30/30 step") and len(lines) == len(periodic) + 2
 

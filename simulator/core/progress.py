@@ -5,7 +5,7 @@ pipe, a file) every redraw would be one more carriage-return frame in the log, t
 run, so the bar writes plain lines instead, never a '\\r':
 
 - one line every LINE_INTERVAL_S seconds while it advances (checked when it advances, so a
-  stalled bar stays silent), and
+  stalled bar stays silent), with the time left at the rate so far where the total is known, and
 - one line when it finishes (reaches its total, or ends its iterable). A bar stopped short
   (an error, Ctrl-C) writes no last line, so an error stays the last line on stderr.
 
@@ -73,7 +73,7 @@ class LineProgress:
         now_s = time.monotonic()
         if now_s - self.last_line_s >= LINE_INTERVAL_S and not self.closed:
             self.last_line_s = now_s
-            self._write(self._count() + self._percent(), now_s)
+            self._write(self._count() + self._percent(), now_s, self._left(now_s))
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in {**(ordered_dict or {}), **kwargs}.items())
@@ -101,12 +101,18 @@ class LineProgress:
     def _percent(self) -> str:
         return f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
 
-    def _write(self, state: str, now_s: float) -> None:
+    def _left(self, now_s: float) -> str:
+        """The time left at the rate so far (tqdm's ETA), where the total is known."""
+        if not self.total or self.n <= 0:
+            return ""
+        return f", {(self.total - self.n) * (now_s - self.start_s) / self.n:.0f} s left"
+
+    def _write(self, state: str, now_s: float, left: str = "") -> None:
         elapsed_s = now_s - self.start_s
         rate = f", {self._number(self.n / elapsed_s)} {self.unit}/s" if elapsed_s > 0 else ""
         postfix = f", {self.postfix}" if self.postfix else ""
         prefix = f"{self.desc}: " if self.desc else ""
         try:
-            print(f"{prefix}{state} in {elapsed_s:.1f} s{rate}{postfix}", file=sys.stderr, flush=True)
+            print(f"{prefix}{state} in {elapsed_s:.1f} s{rate}{left}{postfix}", file=sys.stderr, flush=True)
         except (OSError, ValueError):  # stderr gone (closed pipe): progress is not worth an error
             pass
