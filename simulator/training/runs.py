@@ -2,14 +2,16 @@
 
 A `TrainingRun` names everything that affects a training run; its hash is the cache key, so
 a sweep over bit rates never retrains and a second run of a scenario reuses the results.
-The cache file is written once, whole (temporary file + rename), when the run completes:
-Ctrl-C leaves the cache as it was. Split learning with the lossless fp32 codec computes
+The cache file is written once, whole (temporary file + rename), by the process that asked
+for the run when the run completes: Ctrl-C leaves the cache as it was, and the workers that
+train (`core.executors`: a local process pool, Ray tasks) never touch it. Split learning with the lossless fp32 codec computes
 exactly full-cloud training (tests/test_training.py proves it), so it shares that run.
 
 A hierarchical run may name the batches its cloud part never trains on (`cloud_skip`, the
 text form of `skips`), the feature batches the edge dropped from a full uplink buffer.
 """
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.executors import CPU_JOB, SERIAL, Executor, Resources
 from ..core.files import atomic_write_text
 from ..core.progress import progress_bar
 from ..models import build_model
@@ -29,6 +32,11 @@ from .optimizer import OptimizerConfig
 from .skips import canonical_skips, decode_skips
 
 TRAINING_CODE_VERSION = 1  # bump when training semantics change, to invalidate caches
+# torch intra-op threads of every training run, wherever it runs. A run's losses and accuracies
+# depend on the thread count (float sums are split differently: 1 and 2 threads differ in the
+# 3rd digit of a loss), so it is fixed: the numbers do not depend on --workers or on the cores
+# of the machine. Several runs train at once instead (--workers).
+TRAINING_THREADS = 1
 
 
 def default_cache_dir() -> Path:
@@ -227,7 +235,7 @@ def proxy_note(scenario) -> str:
 
 def load_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int,
               data_root: str | None, download: str) -> tuple:
-    """(train, test) ImageSets, subset as configured; loaded once per scenario."""
+    """(train, test) ImageSets, subset as configured."""
     from ..data.batching import subset
     from ..data.readers import load_dataset
 
@@ -249,19 +257,49 @@ def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
             BatchLoader(test_set, 256, False, run.seed, device))
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training run as a worker receives it: the run, where its data is, how to train."""
+
+    run: TrainingRun
+    data_root: str | None  # accuracy.data_root; the process that submits has provisioned the dataset
+    threads: int  # torch intra-op threads (TRAINING_THREADS)
+    progress: bool  # a per-batch bar (in this process only)
+
+
+@functools.lru_cache(maxsize=1)
+def job_data(dataset: str, train_subset: int | None, test_subset: int | None, seed: int, data_root: str | None,
+             folders: tuple[Path, Path]) -> tuple:
+    """`load_data` without fetching, kept for a worker's next job (a scenario's runs share it);
+    `folders`, where the train and test splits are now, keys it to the files actually read."""
+    return load_data(dataset, train_subset, test_subset, seed, data_root, "never")
+
+
+def train_job(job: TrainingJob) -> TrainingResult:
+    """A worker's side: train `job.run` at `job.threads` threads (`train`)."""
+    from ..data.provision import locate
+
+    run = job.run
+    folders = tuple(locate(run.dataset, split, job.data_root, "never") for split in ("train", "test"))
+    data = job_data(run.dataset, run.train_subset, run.test_subset, run.seed, job.data_root, folders)
+    with torch_threads(job.threads):
+        return train(run, *batch_loaders(run, *data), progress=job.progress)
+
+
 class TrainingResults:
     """The results of a scenario's training runs, each trained on demand the first time it is
-    asked for and cached (in memory and on disk); the data is loaded once.
+    asked for (through `executor`, default in this process) and cached, in memory and on disk.
 
-    `threads`: torch intra-op threads while training (default: every core of this machine).
+    `threads`: torch intra-op threads while training (default TRAINING_THREADS).
     """
 
     def __init__(self, scenario, progress: bool = True, cache: TrainingCache | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, executor: Executor | None = None):
         self.scenario, self.progress, self.cache = scenario, progress, cache or TrainingCache()
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or TRAINING_THREADS
+        self.executor = executor or SERIAL
         self.results: dict[TrainingRun, TrainingResult] = {}
-        self.data = None
+        self.provisioned = False
 
     def known(self, run: TrainingRun) -> TrainingResult | None:
         """The run's result if it was trained in this session or is in the cache, else None."""
@@ -274,16 +312,46 @@ class TrainingResults:
 
     def result(self, run: TrainingRun) -> TrainingResult:
         """The run's result, training it when it is neither known nor cached."""
-        known = self.known(run)
-        if known is not None:
-            return known
-        if self.data is None:  # the data is the same for every run of a scenario
+        if self.known(run) is None:
+            train_missing([(self, run)], self.executor)
+        return self.results[run]
+
+    def provision(self) -> None:
+        """Find the dataset here once, fetching it as accuracy.download allows (a missing dataset
+        is a one-line error before any work is sent out); the workers then only read it."""
+        if not self.provisioned:
+            from ..data.provision import locate
+
             a = self.scenario.accuracy
-            self.data = load_data(run.dataset, run.train_subset, run.test_subset, run.seed, a.data_root, a.download)
-        with torch_threads(self.threads):
-            self.results[run] = trained = train(run, *batch_loaders(run, *self.data), progress=self.progress)
-        self.cache.put(trained)
-        return trained
+            for split in ("train", "test"):
+                locate(a.dataset or self.scenario.workload.dataset, split, a.data_root, a.download)
+            self.provisioned = True
+
+    def job(self, run: TrainingRun, executor: Executor) -> TrainingJob:
+        return TrainingJob(run, self.scenario.accuracy.data_root, self.threads, self.progress and executor.in_process)
+
+
+def train_missing(wanted: list[tuple[TrainingResults, TrainingRun]], executor: Executor, desc: str | None = None) -> None:
+    """Train every run of `wanted` that its TrainingResults does not know yet, all at once through
+    `executor` (a run wanted twice trains once). Each result is written to the cache by this
+    process as it arrives, whole, so Ctrl-C keeps the runs that finished."""
+    owners: dict[TrainingRun, list[TrainingResults]] = {}
+    for results, run in wanted:
+        if results.known(run) is None and results not in owners.setdefault(run, []):
+            owners[run].append(results)
+    if not owners:
+        return
+    for results in dict.fromkeys(r for rs in owners.values() for r in rs):
+        results.provision()
+    jobs = [rs[0].job(run, executor) for run, rs in owners.items()]
+    gpu = any(run.device == "cuda" or (run.device == "auto" and executor.gpus() > 0) for run in owners)
+    trained = executor.map(train_job, jobs, len(jobs), desc=desc, resources=Resources(gpus=1.0) if gpu else CPU_JOB,
+                           chunk=1)
+    for (run, rs), result in zip(owners.items(), trained):
+        for cache in {r.cache.path(run): r.cache for r in rs}.values():
+            cache.put(result)
+        for results in rs:
+            results.results[run] = result
 
 
 def fixed_rows(scenario) -> list[RowKey]:
@@ -296,7 +364,10 @@ def fixed_rows(scenario) -> list[RowKey]:
 def scenario_accuracy(scenario, rows: list[RowKey] | None = None, progress: bool = True,
                       cache: TrainingCache | None = None,
                       results: TrainingResults | None = None) -> dict[RowKey, TrainingResult]:
-    """Train (or reuse from the cache) every run the result rows need (default: `fixed_rows`)."""
+    """Train (or reuse from the cache) every run the result rows need (default: `fixed_rows`),
+    the missing ones all at once through `results.executor`."""
     results = results or TrainingResults(scenario, progress, cache)
     rows = fixed_rows(scenario) if rows is None else rows
-    return {key: results.result(run) for key, run in training_runs(scenario, rows).items()}
+    runs = training_runs(scenario, rows)
+    train_missing([(results, run) for run in runs.values()], results.executor)
+    return {key: results.result(run) for key, run in runs.items()}
