@@ -43,6 +43,7 @@ def build_parser() -> Parser:
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--no-train", action="store_true", help="skip real training (accuracy columns stay empty)")
+    add_execution_flags(run)
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", help="scenario YAML file")
     split = sub.add_parser("split", help="per separation point: time, edge memory, bytes sent, accuracy; and the "
@@ -50,6 +51,7 @@ def build_parser() -> Parser:
     split.add_argument("scenario", help="scenario YAML file")
     split.add_argument("--no-progress", action="store_true", help="hide progress bars")
     split.add_argument("--no-train", action="store_true", help="choose on time and memory only (accuracy unchecked)")
+    add_execution_flags(split)
 
     prof = sub.add_parser("profile", help="measure (or --derive) a per-layer profile",
                           description="Measure a per-layer profile on this machine, or with --derive compute "
@@ -87,6 +89,33 @@ def build_parser() -> Parser:
                       "never: only look (default auto)")
     add_emulate_parsers(sub)
     return parser
+
+
+def add_execution_flags(parser: argparse.ArgumentParser) -> None:
+    """--engine, --workers, --executor, --ray-address (README, "Parallel and distributed sweeps")."""
+    from .core.executors import EXECUTORS, all_cores
+    from .engines import ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="simpy: event by event; fast: the "
+                        "compiled recurrences; auto: simpy for deterministic runs, else fast (default auto)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="processes for the runs, or CPUs of "
+                        f"a local Ray instance (default: every core, {all_cores()} here)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="local: this machine; ray: a Ray "
+                        "cluster (pip install -e '.[ray]') (default local)")
+    parser.add_argument("--ray-address", metavar="HOST:PORT", help="with --executor ray: the cluster's head node "
+                        "(default: start a local Ray instance)")
+
+
+def executor_of(args: argparse.Namespace):
+    """The Executor the execution flags ask for; a bad combination is a one-line error."""
+    from .core.executors import Executor, all_cores, check_ray_address, check_workers
+
+    workers = check_workers(all_cores() if args.workers is None else args.workers)
+    if args.ray_address is not None:
+        if args.executor != "ray":
+            raise UserError("--ray-address needs --executor ray")
+        check_ray_address(args.ray_address)
+    return Executor(args.executor, workers, args.ray_address)
 
 
 def add_emulate_parsers(sub) -> None:
@@ -229,13 +258,15 @@ def cmd_emulate_worker(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from .sweep.runner import run_scenario
 
-    run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train)
+    run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train, engine=args.engine,
+                 executor=executor_of(args))
 
 
 def cmd_split(args: argparse.Namespace) -> None:
     from .sweep.split_command import run_split
 
-    run_split(args.scenario, progress=not args.no_progress, train=not args.no_train)
+    run_split(args.scenario, progress=not args.no_progress, train=not args.no_train, engine=args.engine,
+              executor=executor_of(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> None:

@@ -1,25 +1,34 @@
 """Run a scenario: every model x method x uplink rate through the DES, then write
 `<output_dir>/results.csv` whole and print a summary table.
+
+The runs of every setting of a sweep go to the executor together (`core.executors`: in this
+process, a local process pool or Ray), then the training runs their rows need; results come
+back in order, and every output is written after all work is done, so the files are the same
+byte for byte on any executor, and Ctrl-C leaves none.
 """
+import contextlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
 
 from ..core.errors import UserError
+from ..core.executors import SERIAL, Executor
 from ..core.files import atomic_write_text, check_writable
 from ..core.names import HIERARCHICAL, SPLIT_LEARNING
-from ..core.progress import progress_bar
 from ..core.text import duration_text, reduction_text
+from ..data.specs import DATASETS
+from ..engines import simulate
 from ..scenario.config import Scenario
 from ..scenario.grid import Setting, setting_error, settings, value_text
 from ..scenario.load import load_scenario
-from ..sim.engine import simulate
-from ..sim.run import RunResult
-from ..data.specs import DATASETS
+from ..sim.run import RunResult, RunSpec
 from ..training.runs import (
     RowKey,
     TrainingResult,
@@ -27,7 +36,8 @@ from ..training.runs import (
     TrainingRun,
     proxy_note,
     run_settings,
-    scenario_accuracy,
+    train_missing,
+    training_runs,
 )
 from ..training.skips import encode_skips, proxy_skips
 from .outputs import RUN_FILES, scenario_summary, stall_table, write_run_outputs
@@ -45,7 +55,7 @@ from .targets import (
 RESULT_COLUMNS = [
     "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "replication", "downlink_mbps",
     "latency_ms", "uplink_trace", "downlink_trace", "trace_scale", "trace_offset_s", "uplink_buffer_policy",
-    "epochs", "batches_per_epoch", "batch_size", "total_time_s", "analytic_time_s",
+    "engine", "epochs", "batches_per_epoch", "batch_size", "total_time_s", "analytic_time_s",
     "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up", "bytes_down", "raw_bytes_sent",
     "edge_busy_frac", "uplink_busy_frac", "downlink_busy_frac", "cloud_busy_frac", "max_uplink_backlog",
     "edge_batches_trained", "cloud_batches_trained", "batches_dropped",
@@ -70,7 +80,7 @@ def result_row(scenario: Scenario, point: SweepPoint, result: RunResult) -> dict
         "downlink_trace": Path(n.downlink_trace).name if n.downlink_trace else "",
         "trace_scale": scenario.trace_scale(point.uplink_mbps) if traced else math.nan,
         "trace_offset_s": trace_offset_s(scenario, point) if traced else math.nan,
-        "uplink_buffer_policy": n.uplink_buffer_policy,
+        "uplink_buffer_policy": n.uplink_buffer_policy, "engine": result.engine,
         "edge_batches_trained": result.edge_batches_trained, "cloud_batches_trained": result.cloud_batches_trained,
         "batches_dropped": result.batches_dropped,
         "epochs": scenario.workload.epochs, "batches_per_epoch": scenario.batches_per_epoch,
@@ -99,19 +109,51 @@ def add_reductions(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulate_scenario(scenario: Scenario, progress: bool = True, search: SplitSearch | None = None,
-                      trace: bool = True) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
-    """Every run of the scenario through the DES; `trace` False keeps no event trace (a sweep
-    keeps the first setting's only)."""
+                      trace: bool = True, engine: str = "auto",
+                      executor: Executor = SERIAL) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
+    """Every run of the scenario through `engine` (`engines.ENGINES`) on `executor`; `trace`
+    False keeps no event trace (a sweep keeps the first setting's only)."""
     if search is None and any(m.has_auto for m in scenario.workload.models):
-        search = search_splits(scenario, training=None)  # accuracy unchecked
+        search = search_splits(scenario, training=None, engine=engine)  # accuracy unchecked
     points = sweep_points(scenario, search.split_of if search is not None else None)
-    results, rows = {}, []
-    for point in progress_bar(points, desc=f"simulate {scenario.name}", unit="run", enabled=progress):
-        spec = run_spec(scenario, point)
-        results[point] = result = simulate(spec if trace else replace(spec, trace_batches=0))
-        rows.append(result_row(scenario, point, result))
-    table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)  # accuracy: empty until trained
-    return table, results
+    specs = (scenario_spec(scenario, point, trace) for point in points)
+    results = executor.map(partial(simulate, engine=engine), specs, len(points),
+                           desc=f"simulate {scenario.name}" if progress else None, cheap=quick_run,
+                           prepare=engine_preparation(engine))
+    return scenario_table(scenario, points, results)
+
+
+def scenario_spec(scenario: Scenario, point: SweepPoint, trace: bool) -> RunSpec:
+    spec = run_spec(scenario, point)
+    return spec if trace else replace(spec, trace_batches=0)
+
+
+def engine_preparation(engine: str):
+    """What to do before runs go to workers: compile the fast engine's kernels once here (the
+    workers load them from Numba's disk cache instead of each compiling); nothing for simpy."""
+    if engine == "simpy":
+        return None
+
+    def compile_fast_engine() -> None:
+        from ..engines.fast import compile_kernels
+
+        compile_kernels()
+
+    return compile_fast_engine
+
+
+def quick_run(spec: RunSpec) -> bool:
+    """A deterministic run fast-forwards in milliseconds: less than sending it to a worker."""
+    return spec.deterministic and spec.fast_forward
+
+
+def scenario_table(scenario: Scenario, points: list[SweepPoint],
+                   results: Iterable[RunResult]) -> tuple[pd.DataFrame, dict[SweepPoint, RunResult]]:
+    """results.csv's rows of one setting (accuracy empty until trained), from its runs' results in order."""
+    by_point = dict(zip(points, results, strict=True))
+    rows = [result_row(scenario, point, result) for point, result in by_point.items()]
+    table = add_reductions(pd.DataFrame(rows)).reindex(columns=RESULT_COLUMNS)
+    return table, by_point
 
 
 def summary_table(table: pd.DataFrame) -> str:
@@ -169,8 +211,7 @@ def proxy_batches_per_epoch(scenario: Scenario) -> int:
     return math.ceil(samples / (a.batch_size or scenario.workload.batch_size))
 
 
-def dropped_accuracy(scenario: Scenario, table: pd.DataFrame, results: dict[SweepPoint, RunResult],
-                     training: TrainingResults) -> dict[int, TrainingResult]:
+def dropped_runs(scenario: Scenario, table: pd.DataFrame, results: dict[SweepPoint, RunResult]) -> dict[int, TrainingRun]:
     """For every hierarchical row whose uplink dropped batches: the real training run whose cloud
     skips the proxy batches those drops map onto (`training.skips.proxy_skips`), by row index."""
     by_point = {(p.model, p.method, p.uplink_mbps, p.replication): r for p, r in results.items()}
@@ -181,9 +222,8 @@ def dropped_accuracy(scenario: Scenario, table: pd.DataFrame, results: dict[Swee
         result = by_point[(row.model, row.method, row.uplink_mbps, row.replication)]
         skips = proxy_skips(result.dropped_batches, scenario.workload.epochs, scenario.batches_per_epoch,
                             common["epochs"], proxy_batches_per_epoch(scenario))
-        run = TrainingRun.of(row.model, "hierarchical", row.split, scenario.network.codec,
-                             cloud_skip=encode_skips(skips), **common)
-        out[i] = training.result(run)
+        out[i] = TrainingRun.of(row.model, "hierarchical", row.split, scenario.network.codec,
+                                cloud_skip=encode_skips(skips), **common)
     return out
 
 
@@ -227,51 +267,105 @@ class SettingRun:
     table: pd.DataFrame
     search: SplitSearch
     results: dict[SweepPoint, RunResult]
-    accuracy: dict[RowKey, TrainingResult]
-    dropped: list[TrainingResult]  # runs whose cloud skipped the batches a drop policy discarded
     stalls: pd.DataFrame  # stalls.csv rows of this setting (small: a window around each run's longest stall)
+    training: TrainingResults | None = None
+    row_runs: dict[RowKey, TrainingRun] = field(default_factory=dict)  # the training run of each row's accuracy
+    dropped_runs: dict[int, TrainingRun] = field(default_factory=dict)  # by row index: runs whose cloud skips drops
+    accuracy: dict[RowKey, TrainingResult] = field(default_factory=dict)
+    dropped: list[TrainingResult] = field(default_factory=list)  # runs whose cloud skipped the batches dropped
 
 
-def run_setting(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
-    """One setting's split search, runs and accuracy; an error names the setting when there is a sweep."""
+@dataclass
+class SettingPlan:
+    """One setting before it is simulated: its split search and its runs."""
+
+    setting: Setting
+    training: TrainingResults | None
+    search: SplitSearch
+    points: list[SweepPoint]
+
+
+@contextlib.contextmanager
+def named_setting(setting: Setting) -> Iterator[None]:
+    """An error inside names the setting when there is a sweep."""
     try:
-        return run_one(setting, trainers, progress, trace)
+        yield
     except UserError as exc:
         if not setting.values:
             raise
         raise setting_error(setting.scenario.path, f"sweep setting {setting.label()}", exc) from None
 
 
-def run_one(setting: Setting, trainers: "Trainers", progress: bool, trace: bool) -> SettingRun:
-    scenario = setting.scenario
-    training = trainers.of(scenario)
-    has_hierarchical = "hierarchical" in scenario.methods  # else the search runs its own DES check
-    search = search_splits(scenario, training, confirm=not has_hierarchical)
-    table, results = simulate_scenario(scenario, progress, search, trace)
-    if has_hierarchical:
-        confirm_chosen(search, table)
-    accuracy, dropped = {}, {}
-    if training is not None:
-        accuracy = scenario_accuracy(scenario, row_keys(table), results=training)
-        dropped = dropped_accuracy(scenario, table, results, training)
-        add_accuracy(table, scenario, accuracy, dropped)
-    return SettingRun(setting, table, search, results if trace else {}, accuracy, list(dropped.values()),
-                      stall_table(results))
+def run_settings_of(grid: list[Setting], trainers: "Trainers", progress: bool, engine: str,
+                    executor: Executor) -> list[SettingRun]:
+    """Every setting's split search; then the runs of all settings at once through `executor`;
+    then the training runs all their rows need, at once; then each setting's accuracy columns."""
+    plans = [plan_setting(setting, trainers, engine) for setting in grid]
+    specs = (scenario_spec(plan.setting.scenario, point, trace=plan.setting.index == 0)
+             for plan in plans for point in plan.points)
+    results = executor.map(partial(simulate, engine=engine), specs, sum(len(p.points) for p in plans),
+                           desc=f"simulate {grid[0].scenario.name}" if progress else None, cheap=quick_run,
+                           prepare=engine_preparation(engine))
+    runs = [simulated_setting(plan, islice(results, len(plan.points))) for plan in plans]
+    if next(results, None) is not None:  # reading past the last result ends the map and its progress bar
+        raise RuntimeError("the executor returned more results than runs")
+    for run in runs:
+        if run.training is not None and any(run.training.known(r) is None for r in wanted_runs(run)):
+            with named_setting(run.setting):
+                run.training.provision()
+    train_missing([(run.training, r) for run in runs if run.training is not None for r in wanted_runs(run)],
+                  executor, desc=f"train {grid[0].scenario.name}" if progress and not executor.in_process else None)
+    for run in runs:
+        if run.training is not None:
+            run.accuracy = {key: run.training.result(r) for key, r in run.row_runs.items()}
+            dropped = {i: run.training.result(r) for i, r in run.dropped_runs.items()}
+            add_accuracy(run.table, run.setting.scenario, run.accuracy, dropped)
+            run.dropped = list(dropped.values())
+    return runs
+
+
+def wanted_runs(run: SettingRun) -> list[TrainingRun]:
+    return [*run.row_runs.values(), *run.dropped_runs.values()]
+
+
+def plan_setting(setting: Setting, trainers: "Trainers", engine: str) -> SettingPlan:
+    """A setting's split search (training the points it must check) and its runs."""
+    with named_setting(setting):
+        scenario = setting.scenario
+        training = trainers.of(scenario)
+        confirm = HIERARCHICAL not in scenario.methods  # else the sweep's own hierarchical runs confirm
+        search = search_splits(scenario, training, confirm=confirm, engine=engine)
+        return SettingPlan(setting, training, search, sweep_points(scenario, search.split_of))
+
+
+def simulated_setting(plan: SettingPlan, results: Iterable[RunResult]) -> SettingRun:
+    """A setting's tables from its runs' results; the training runs its rows need (not trained yet)."""
+    scenario, trace = plan.setting.scenario, plan.setting.index == 0
+    with named_setting(plan.setting):
+        table, by_point = scenario_table(scenario, plan.points, results)
+        if HIERARCHICAL in scenario.methods:
+            confirm_chosen(plan.search, table)
+        run = SettingRun(plan.setting, table, plan.search, by_point if trace else {}, stall_table(by_point),
+                         plan.training)
+        if plan.training is not None:
+            run.row_runs = training_runs(scenario, row_keys(table))
+            run.dropped_runs = dropped_runs(scenario, table, by_point)
+    return run
 
 
 class Trainers:
     """One TrainingResults per distinct training data (a sweep may change the dataset or the
     accuracy settings); None where training is off."""
 
-    def __init__(self, train: bool, progress: bool):
-        self.train, self.progress, self.pool = train, progress, {}
+    def __init__(self, train: bool, progress: bool, executor: Executor = SERIAL):
+        self.train, self.progress, self.executor, self.pool = train, progress, executor, {}
 
     def of(self, scenario: Scenario) -> TrainingResults | None:
         if not (self.train and scenario.accuracy.enabled):
             return None
         key = json.dumps([asdict(scenario.accuracy), scenario.workload.dataset, scenario.seed], sort_keys=True)
         if key not in self.pool:
-            self.pool[key] = TrainingResults(scenario, self.progress)
+            self.pool[key] = TrainingResults(scenario, self.progress, executor=self.executor)
         return self.pool[key]
 
 
@@ -286,7 +380,10 @@ def with_setting(table: pd.DataFrame, setting: Setting, swept: bool) -> pd.DataF
     return out[front + list(columns) + [c for c in table.columns if c not in front]]
 
 
-def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.DataFrame:
+def run_scenario(path: str, progress: bool = True, train: bool = True, engine: str = "auto",
+                 executor: Executor = SERIAL) -> pd.DataFrame:
+    """Simulate (and train) every setting of the scenario at `path` through `engine` on
+    `executor`, print the summary and write the outputs."""
     scenario = load_scenario(path)
     folder = scenario.output_dir
     csv_path, training_path, split_path = f"{folder}/results.csv", f"{folder}/training.csv", f"{folder}/split_points.csv"
@@ -297,10 +394,8 @@ def run_scenario(path: str, progress: bool = True, train: bool = True) -> pd.Dat
     started = time.perf_counter()
     grid = settings(scenario)
     swept = bool(scenario.sweep)
-    trainers = Trainers(train, progress)
-    runs = [run_setting(setting, trainers, progress and not swept, trace=setting.index == 0)
-            for setting in progress_bar(grid, desc=f"sweep {scenario.name}", unit="setting",
-                                        enabled=progress and swept)]
+    with executor:
+        runs = run_settings_of(grid, Trainers(train, progress, executor), progress, engine, executor)
     first = runs[0]
     table = pd.concat([with_setting(r.table, r.setting, swept) for r in runs], ignore_index=True)
     split_table = pd.concat([with_setting(r.search.table, r.setting, swept) for r in runs], ignore_index=True)

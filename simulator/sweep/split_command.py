@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import UserError
+from ..core.executors import SERIAL, Executor
 from ..core.files import atomic_write_text, check_writable
 from ..core.text import duration_text, percent_text
 from ..scenario.load import load_scenario
@@ -34,7 +35,10 @@ def points_text(table: pd.DataFrame, model: str) -> str:
     return out.to_string()
 
 
-def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSearch:
+def run_split(path: str, progress: bool = True, train: bool = True, engine: str = "auto",
+              executor: Executor = SERIAL) -> SplitSearch:
+    """The per-point table of the scenario at `path`, its DES check through `engine`, and the
+    training runs its accuracy check needs on `executor`; printed and written."""
     from ..report.split_figure import write_split_figure
 
     scenario = load_scenario(path)
@@ -47,7 +51,9 @@ def run_split(path: str, progress: bool = True, train: bool = True) -> SplitSear
     for path in (csv_path, folder / "fig_split.png"):
         check_writable(str(path))
     train = train and scenario.accuracy.enabled
-    search = search_splits(scenario, TrainingResults(scenario, progress) if train else None)
+    with executor:
+        search = search_splits(scenario, TrainingResults(scenario, progress, executor=executor) if train else None,
+                               engine=engine)
     budget = scenario.edge.memory_mib
     print(f"\n{scenario.name}: hierarchical training time (closed form) per separation point; * = chosen")
     accuracy = "unchecked"

@@ -25,8 +25,8 @@ from ..costmodel.costs import (
     uplink_payload_bytes,
 )
 from ..costmodel.memory import MIB, EdgeMemory, edge_memory
+from ..engines import simulate
 from ..scenario.config import SPLIT_METHODS, Scenario
-from ..sim.engine import simulate
 from ..sim.run import RunSpec
 from ..training.runs import TrainingResults, TrainingRun, run_settings
 from .choose_split import (
@@ -129,11 +129,12 @@ def oracle_for(scenario: Scenario, model: str, method: str, training: TrainingRe
     return oracle
 
 
-def search_splits(scenario: Scenario, training: TrainingResults | None, confirm: bool = True) -> SplitSearch:
+def search_splits(scenario: Scenario, training: TrainingResults | None, confirm: bool = True,
+                  engine: str = "auto") -> SplitSearch:
     """Choose (or keep) every model's point for each method at every rate and build the
     per-point table. `training` None: accuracy is not checked (`--no-train`, or accuracy
-    disabled). `confirm`: run the DES at hierarchical's chosen points (a scenario run fills
-    des_time_s from its own sweep)."""
+    disabled). `confirm`: run the DES (`engine`) at hierarchical's chosen points (a scenario
+    run fills des_time_s from its own sweep)."""
     rows, choices = [], {}
     budget_mib = scenario.edge.memory_mib
     budget_bytes = math.inf if budget_mib is None else budget_mib * MIB
@@ -179,7 +180,7 @@ def search_splits(scenario: Scenario, training: TrainingResults | None, confirm:
                 if point == chosen[HIERARCHICAL].split:
                     row.update(chosen=True, reason=chosen[HIERARCHICAL].reason)
                     if confirm:
-                        row["des_time_s"] = simulate(replace(spec, trace_batches=0)).total_time_s
+                        row["des_time_s"] = simulate(replace(spec, trace_batches=0), engine).total_time_s
                 rows.append(row)
     return SplitSearch(pd.DataFrame(rows).reindex(columns=SPLIT_COLUMNS), choices)
 
