@@ -31,7 +31,7 @@ from .progress import progress_bar
 
 EXECUTORS = ("local", "ray")
 MAX_CHUNK_JOBS = 64  # jobs per message to a worker at most
-CHUNKS_PER_WORKER = 8  # chunk size aims at this many chunks per worker (the last ones balance the load)
+CHUNKS_PER_WORKER = 32  # chunks per worker aimed at: small last ones balance the load (~1 ms of messages each)
 CHUNKS_IN_FLIGHT_PER_WORKER = 4  # submitted but not yet read back, per worker
 MAX_WORKERS = 4096
 # A local Ray instance's workers run at this process's priority, as the pool's do (Ray's default

@@ -211,7 +211,8 @@ def proxy_batches_per_epoch(scenario: Scenario) -> int:
     return math.ceil(samples / (a.batch_size or scenario.workload.batch_size))
 
 
-def dropped_runs(scenario: Scenario, table: pd.DataFrame, results: dict[SweepPoint, RunResult]) -> dict[int, TrainingRun]:
+def dropped_runs(scenario: Scenario, table: pd.DataFrame,
+                 results: dict[SweepPoint, RunResult]) -> dict[int, TrainingRun]:
     """For every hierarchical row whose uplink dropped batches: the real training run whose cloud
     skips the proxy batches those drops map onto (`training.skips.proxy_skips`), by row index."""
     by_point = {(p.model, p.method, p.uplink_mbps, p.replication): r for p, r in results.items()}

@@ -4,8 +4,9 @@ A `TrainingRun` names everything that affects a training run; its hash is the ca
 a sweep over bit rates never retrains and a second run of a scenario reuses the results.
 The cache file is written once, whole (temporary file + rename), by the process that asked
 for the run when the run completes: Ctrl-C leaves the cache as it was, and the workers that
-train (`core.executors`: a local process pool, Ray tasks) never touch it. Split learning with the lossless fp32 codec computes
-exactly full-cloud training (tests/test_training.py proves it), so it shares that run.
+train (`core.executors`: a local process pool, Ray tasks) never touch it. Split learning with
+the lossless fp32 codec computes exactly full-cloud training (tests/test_training.py proves
+it), so it shares that run.
 
 A hierarchical run may name the batches its cloud part never trains on (`cloud_skip`, the
 text form of `skips`), the feature batches the edge dropped from a full uplink buffer.
@@ -331,7 +332,8 @@ class TrainingResults:
         return TrainingJob(run, self.scenario.accuracy.data_root, self.threads, self.progress and executor.in_process)
 
 
-def train_missing(wanted: list[tuple[TrainingResults, TrainingRun]], executor: Executor, desc: str | None = None) -> None:
+def train_missing(wanted: list[tuple[TrainingResults, TrainingRun]], executor: Executor,
+                  desc: str | None = None) -> None:
     """Train every run of `wanted` that its TrainingResults does not know yet, all at once through
     `executor` (a run wanted twice trains once). Each result is written to the cache by this
     process as it arrives, whole, so Ctrl-C keeps the runs that finished."""
