@@ -38,8 +38,10 @@ paper's CIFAR-10 (which cannot be downloaded here). On this 2-core machine, shar
 suites, the 16 runs of 6 epochs took 93 minutes at `nice -n 10` with `--jobs 2 --threads 1`
 (a run: VGG-16 5-7 minutes, ResNet-18 12-17; timing a few batches alone predicted about an
 hour), and 6 epochs do not plateau: the last epoch still gains 0.1-1.2 points and the last
-three 3-7 (README, "Accuracy at convergence"). Give it `--epochs 15` or more where the time
-exists. The full-width run for a GPU is
+three 3-7. 12 epochs took about 4 hours (a run 14-50 minutes on the shared machine): the last
+epoch moves by -0.19..+0.21 points, but the last three still add 0.4-1.7 and doubling 6 -> 12
+added 0.6-0.7 points to full-cloud (README, "Accuracy at convergence"). Give it `--epochs 24`
+or more where the time exists. The full-width run for a GPU is
 
     python benchmarks/bench_convergence.py --width 1 --device cuda --epochs 30
 
