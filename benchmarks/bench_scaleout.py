@@ -68,7 +68,7 @@ def on_ray(path: Path, cpus: int) -> tuple[float, float, dict[str, bytes]]:
     from simulator.core.executors import LOCAL_RAY_CONFIG, Executor
 
     start = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
              _system_config=LOCAL_RAY_CONFIG)
     startup_s = time.perf_counter() - start
     try:

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,11 +66,11 @@ def test_two_workers_write_the_same_files_as_one(cli, tmp_path):
     assert table.columns.get_loc("engine") == table.columns.get_loc("uplink_buffer_policy") + 1
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -143,6 +144,18 @@ def test_bad_execution_flags_fail_in_one_line(cli, tmp_path, flags, fragments):
     for command in ("run", "split"):
         assert_user_error(cli(command, path, *flags), *fragments)
     assert not (tmp_path / "out").exists()
+
+
+@needs_ray
+def test_a_ray_address_where_nothing_listens_is_one_line_at_once(cli, tmp_path):
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = write_scenario(tmp_path, STOCHASTIC)
+    started = time.monotonic()
+    proc = cli(path, "--no-progress", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}")
+    assert_user_error(proc, f"--ray-address 127.0.0.1:{port}: nothing answers there", "ray start --head")
+    assert time.monotonic() - started < 30 and not (tmp_path / "out").exists()
 
 
 def test_ray_missing_is_one_line_naming_the_extra(cli, tmp_path, monkeypatch):

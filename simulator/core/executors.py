@@ -19,6 +19,7 @@ down), then the exception goes on up. Workers ignore SIGINT; this process stops 
 """
 import os
 import signal
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
@@ -97,7 +98,7 @@ class Executor:
         """Whether every job runs in this process (serial)."""
         return self.kind == "local" and self.workers == 1
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self):  # -> Executor (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, exc_type, *_) -> None:
@@ -221,15 +222,23 @@ class Executor:
         if not ray.is_initialized():
             import logging
 
+            if self.ray_address is not None:
+                check_reachable(self.ray_address)
             try:
                 if self.ray_address is not None:
                     ray.init(address=self.ray_address, logging_level=logging.WARNING, log_to_driver=False)
                 else:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, logging_level=logging.WARNING,
-                             log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
+                    # address "local": a new instance even where `ray start` runs a cluster on this machine
+                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                             logging_level=logging.WARNING, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {self.ray_address}" if self.ray_address else "a local Ray instance"
-                raise UserError(f"--executor ray: cannot connect to {where} ({str(exc).splitlines()[0]})") from None
+                if self.ray_address is None:
+                    raise UserError(f"--executor ray: cannot start a local Ray instance "
+                                    f"({str(exc).splitlines()[0]})") from None
+                raise UserError(f"--executor ray: cannot connect to the Ray cluster at {self.ray_address} "
+                                f"({str(exc).splitlines()[0]}); is it up (ray start --head)? Under token "
+                                "authentication, set RAY_AUTH_MODE=token with the cluster's token in "
+                                "~/.ray/auth_token") from None
             self.started_ray = True
         self.ray, self.remote, self.cluster = ray, ray.remote(run_chunk), ray.cluster_resources()
         return ray
@@ -289,6 +298,17 @@ def check_workers(workers: int) -> int:
     if not 1 <= workers <= MAX_WORKERS:
         raise UserError(f"--workers must be between 1 and {MAX_WORKERS:,}, got {workers}")
     return workers
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Something accepts TCP connections at HOST:PORT; else a one-line error at once (Ray itself
+    retries for minutes before it gives up on an address where nothing listens)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); start the "
+                        f"cluster's head node with ray start --head --port={port}") from None
 
 
 def check_ray_address(address: str) -> str:
