@@ -131,8 +131,6 @@ def monte_carlo(epochs: int, replications: int, workers: int) -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         scenario["output_dir"] = str(Path(folder) / "out")
-        scenario["edge"]["profiles"] = str(PROFILES / EDGE)
-        scenario["cloud"]["profiles"] = str(PROFILES / CLOUD)
         path = Path(folder) / "monte_carlo.yaml"
         path.write_text(yaml.safe_dump(scenario, sort_keys=False))
         runs = len(SPLITS) * len(METHODS) * len(SCALES) * replications
@@ -140,7 +138,7 @@ def monte_carlo(epochs: int, replications: int, workers: int) -> None:
         command = [sys.executable, "-m", "simulator", "run", str(path), "--no-train", "--no-progress",
                    "--engine", "fast", "--workers", str(workers)]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)  # device profiles: ROOT/profiles
         wall_s = time.perf_counter() - started
         if done.returncode != 0:
             print(done.stdout[-2000:], done.stderr[-2000:])
