@@ -26,39 +26,31 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from simulator.costmodel import LinkSpec, batch_costs, batches_per_epoch
+from bench_sim import BATCHES_PER_EPOCH, CLOUD, EDGE, METHODS, SPLITS, paper_costs
+from simulator.costmodel import LinkSpec
 from simulator.engines import simulate
 from simulator.links.capacity import LinkShape
 from simulator.links.traces import load_trace
-from simulator.profiling.schema import Profile
 from simulator.sim import RunResult, RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
 UP_TRACE, DOWN_TRACE = ROOT / "traces/TMobile-UMTS-driving.up", ROOT / "traces/TMobile-UMTS-driving.down"
-EDGE, CLOUD = "jetson-orin-nano", "a100"
-SPLITS = {"vgg16": "stage3", "resnet18": "layer3_1"}
-METHODS = ("full_cloud", "split_learning", "hierarchical")
 SCALES = [float(s) for s in np.geomspace(0.5, 16.0, 10)]
 LATENCY_MS = 75.0
 BUFFER = 8
-BATCHES_PER_EPOCH = batches_per_epoch(50_000, 32)  # 1563
 
 
 def sweep_specs(epochs: int) -> list[RunSpec]:
     """Every run of the trace-driven sweep."""
     up_mean, down_mean = load_trace(str(UP_TRACE)).mean_mbps, load_trace(str(DOWN_TRACE)).mean_mbps
     specs = []
-    for model, split in SPLITS.items():
-        edge = Profile.load(PROFILES / f"{EDGE}_{model}_cifar10_b32.json")
-        cloud = Profile.load(PROFILES / f"{CLOUD}_{model}_cifar10_b32.json")
-        costs = batch_costs(edge, cloud, split, "fp32")
+    for _, costs, edge_has_gpu in paper_costs():
         for method in METHODS:
             for scale in SCALES:
                 up = LinkSpec(up_mean * scale, LATENCY_MS, shape=LinkShape(str(UP_TRACE), scale))
                 down = LinkSpec(down_mean * scale, LATENCY_MS, shape=LinkShape(str(DOWN_TRACE), scale))
                 specs.append(RunSpec(method, costs, up, down, BATCHES_PER_EPOCH, epochs, uplink_buffer_batches=BUFFER,
-                                     edge_has_gpu=edge.device.kind == "cuda"))
+                                     edge_has_gpu=edge_has_gpu))
     return specs
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.costmodel import LinkSpec, batch_costs, batches_per_epoch
+from simulator.costmodel import BatchCosts, LinkSpec, batch_costs, batches_per_epoch
 from simulator.profiling.schema import Profile
 from simulator.sim import RunResult, RunSpec, simulate
 
@@ -31,18 +31,26 @@ LATENCY_MS = 20.0
 BATCHES_PER_EPOCH = batches_per_epoch(50_000, 32)  # 1563
 
 
-def sweep_specs(epochs: int) -> list[tuple[str, RunSpec]]:
-    """(model, spec) of every run of the sweep."""
-    specs = []
+def paper_costs() -> list[tuple[str, BatchCosts, bool]]:
+    """(model, per-batch costs at the paper's separation point, edge has a GPU) of each model, from
+    the shipped Orin Nano and A100 CIFAR-10 profiles."""
+    out = []
     for model, split in SPLITS.items():
         edge = Profile.load(PROFILES / f"{EDGE}_{model}_cifar10_b32.json")
         cloud = Profile.load(PROFILES / f"{CLOUD}_{model}_cifar10_b32.json")
-        costs = batch_costs(edge, cloud, split, "fp32")
+        out.append((model, batch_costs(edge, cloud, split, "fp32"), edge.device.kind == "cuda"))
+    return out
+
+
+def sweep_specs(epochs: int) -> list[tuple[str, RunSpec]]:
+    """(model, spec) of every run of the sweep."""
+    specs = []
+    for model, costs, edge_has_gpu in paper_costs():
         for method in METHODS:
             for rate_mbps in RATES_MBPS:
                 link = LinkSpec(rate_mbps=float(rate_mbps), latency_ms=LATENCY_MS)
                 specs.append((model, RunSpec(method, costs, link, link, BATCHES_PER_EPOCH, epochs,
-                                             uplink_buffer_batches=4, edge_has_gpu=edge.device.kind == "cuda")))
+                                             uplink_buffer_batches=4, edge_has_gpu=edge_has_gpu)))
     return specs
 
 

@@ -61,10 +61,9 @@ def outage_windows(spec: LinkSpec, horizon_s: float) -> tuple[np.ndarray, np.nda
     shape = spec.shape
     mean_up_s, mean_down_s = shape.outage_model or (None, None)
     schedule = OutageSchedule(shape.outages, mean_up_s, mean_down_s, shape.outage_seed)
-    windows = list(schedule.fixed)
-    if schedule.model:
-        schedule._draw_until(horizon_s)
-        windows = sorted(windows + schedule.drawn) + [(schedule.drawn_until_s, math.inf)]
+    windows, known_until_s = schedule.known_windows(horizon_s)
+    if known_until_s < math.inf:  # past it, the model's next draws may add an outage: stop there
+        windows.append((known_until_s, math.inf))
     windows = merge(sorted(windows))
     return (np.array([w[0] for w in windows], dtype=np.float64),
             np.array([w[1] for w in windows], dtype=np.float64))
@@ -100,18 +99,19 @@ def link_arrays(spec: LinkSpec, payload_bytes: int, draws: LinkDraws, horizon_s:
 
 def simulate_fast(spec: RunSpec) -> RunResult:
     """`spec` through the compiled recurrences; the trace window through SimPy."""
-    horizon_s = max(MIN_HORIZON_S, 2.0 * analytic_time_s(spec.method, spec.costs, spec.uplink, spec.downlink,
-                                                        spec.batches_per_epoch, spec.epochs, spec.edge_has_gpu,
-                                                        spec.raw_upload))
+    analytic_s = analytic_time_s(spec.method, spec.costs, spec.uplink, spec.downlink, spec.batches_per_epoch,
+                                 spec.epochs, spec.edge_has_gpu, spec.raw_upload)
+    horizon_s = max(MIN_HORIZON_S, 2.0 * analytic_s)
     draws = link_draws(spec)
     while True:
-        result = _run(spec, draws, horizon_s)
+        result = _run(spec, draws, horizon_s, analytic_s)
         if result is not None:
             return result
         horizon_s *= HORIZON_GROWTH
 
 
-def _run(spec: RunSpec, draws: tuple[LinkDraws, LinkDraws | None], horizon_s: float) -> RunResult | None:
+def _run(spec: RunSpec, draws: tuple[LinkDraws, LinkDraws | None], horizon_s: float,
+         analytic_s: float) -> RunResult | None:
     """One try with the outages drawn to `horizon_s`; None if the run outlived it."""
     costs, method = spec.costs, spec.method
     n = spec.epochs * spec.batches_per_epoch
@@ -159,8 +159,7 @@ def _run(spec: RunSpec, draws: tuple[LinkDraws, LinkDraws | None], horizon_s: fl
     bytes_up = n_up * up_bytes
     return RunResult(
         total_time_s=float(end_s),
-        analytic_time_s=analytic_time_s(method, costs, spec.uplink, spec.downlink, spec.batches_per_epoch,
-                                        spec.epochs, spec.edge_has_gpu, spec.raw_upload),
+        analytic_time_s=analytic_s,
         bytes_up=bytes_up,
         bytes_down=n_down * down_bytes,
         raw_bytes_sent=bytes_up if method == FULL_CLOUD else 0,

@@ -76,6 +76,14 @@ class OutageSchedule:
             end_s = following[1]  # overlapping or touching windows are one outage
         return start_s, end_s
 
+    def known_windows(self, horizon_s: float) -> tuple[list[tuple[float, float]], float]:
+        """(every window known once the model is drawn past `horizon_s`, unmerged; the time up to
+        which that list is complete: +inf without a model, else the end of the last drawn window)."""
+        if not self.model:
+            return list(self.fixed), float("inf")
+        self._draw_until(horizon_s)
+        return list(self.fixed) + self.drawn, self.drawn_until_s
+
     def windows_until(self, until_s: float) -> list[tuple[float, float]]:
         """Every (merged) window that starts before `until_s` (for reports)."""
         self._draw_until(until_s)
