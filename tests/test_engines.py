@@ -12,7 +12,7 @@ from hand_profiles import tiny_costs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.costmodel import LinkSpec
+from simulator.costmodel import BatchCosts, LinkSpec
 from simulator.engines import simulate
 from simulator.engines.fast import MIN_HORIZON_S
 from simulator.engines.select import chosen_engine
@@ -93,9 +93,12 @@ def run_specs(draw, trace_files) -> RunSpec:
 
 
 EXAMPLES = int(os.environ.get("ENGINE_EXAMPLES", 300))  # more for a longer search: ENGINE_EXAMPLES=5000 pytest ...
+# CI draws the same examples every run (a new bug found by a fresh draw should not fail an
+# unrelated change); a run elsewhere draws new ones, which is how the three regressions below were found.
+DERANDOMIZE = bool(os.environ.get("CI"))
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_runs_agree(trace_files, data):
@@ -143,3 +146,50 @@ def test_an_opportunity_just_inside_an_outage_is_skipped(trace_files):
     fast, slow = both(spec)
     assert_same(fast, slow)
     assert fast.trace[0].end_s > 0.003  # the opportunities at 3 ms fell in the outage
+
+
+
+def test_an_outage_of_one_ulp_before_an_opportunity_ends(trace_files):
+    """An outage whose start rounds onto an opportunity (2.0 s, 5e-179 s long, the trace offset by
+    one ulp) once made both engines loop for ever: that opportunity is usable, before the window."""
+    costs = BatchCosts(1, 0.005811676130829314, 0.04, 0.02, 0.001, 0.002, 0.002, 0.001, 0.001, 0.019522753804010563,
+                       0.003, 0.001, 0.018133221544632056, 0.006, 0.002, 4715, 644, 305, 1)
+    twice = ((2.0, 4.849456673070143e-179), (2.0, 4.849456673070143e-179))
+    up = LinkSpec(1.973043262297741, 16.91480080504925, 3.0, 0.16433505276721908, 400, 18.994346196192396,
+                  LinkShape(trace_files["mahimahi"], 2.4624623204424254, 2.220446049250313e-16, twice,
+                            (2.00001, 0.8158416334113877), 5270))
+    down = LinkSpec(13.113135754427603, 1.0, 3.0, 0.0, 1500, 14.008024278302795,
+                    LinkShape(trace_files["mahimahi"], 1.2688311714441969, 1.1754943508222875e-38,
+                              ((9.67204246919918, 0.9622003228018241),), (2.00001, 0.8158416334113877), 5270))
+    spec = RunSpec("full_cloud", costs, up, down, batches_per_epoch=22, epochs=2, uplink_buffer_batches=3,
+                   uplink_buffer_policy="drop_newest", seed=5270, trace_batches=8)
+    assert_same(*both(spec))
+
+
+def test_the_worst_stall_is_whole_when_the_model_extends_it_after_the_run():
+    """A fixed outage (1-5 s) joined by a drawn one (4.08-5.87 s) is one stall of 1-5.87 s, however
+    far the model was drawn during the run (the run ends at 1.07 s)."""
+    costs = BatchCosts(1, 0.0, 0.01, 0.02, 0.001, 0.002, 0.002, 0.001, 0.001, 0.0625, 0.003, 0.001, 0.0625, 0.006,
+                       0.002, 1, 1, 1, 1)
+    up = LinkSpec(1.0, 0.0, 0.0, 0.0, 1500, 0.0, LinkShape(None, 1.0, 0.0, ((1.0, 4.0),), (2.0, 3.0), 1185))
+    down = LinkSpec(1.0, 0.0, 0.0, 0.0, 1500, 0.0, LinkShape(None, 1.0, 0.0, (), None, 1185))
+    spec = RunSpec("full_cloud", costs, up, down, batches_per_epoch=5, epochs=3, uplink_buffer_batches=1, seed=1185)
+    fast, slow = both(spec)
+    assert_same(fast, slow)
+    assert fast.worst_stall_s == pytest.approx((1.0, 5.865551637036328))
+
+
+def test_split_learning_past_the_first_horizon_retries(trace_files):
+    """A split-learning run that outlives the outage model's first horizon: its half-written put and
+    departure times (NaN garbage) were once read for the peak backlog, which looped for ever."""
+    costs = BatchCosts(1, 0.002696995068321644, 0.017984803622171017, 0.02, 0.001, 0.002, 0.002, 0.001, 0.001,
+                       0.05822678052834275, 0.003, 0.001, 0.001, 0.006, 0.002, 19645, 1752, 3308, 1)
+    up = LinkSpec(0.315916689254799, 42.43476522395378, 40.0, 0.04343715418787354, 1500, 9.521491885384568,
+                  LinkShape(trace_files["mahimahi"], 0.564408518806347, 0.001, (), (2.00001, 1.0), 427))
+    down = LinkSpec(12.06917960989162, 18.587630196598266, 40.0, 0.0, 1500, 6.663644315610153,
+                    LinkShape(None, 3.765632570019613, 1.1, (), (21.67859667161792, 0.5298287419818868), 427))
+    spec = RunSpec("split_learning", costs, up, down, batches_per_epoch=38, epochs=3, uplink_buffer_batches=3,
+                   uplink_buffer_policy="drop_oldest", edge_has_gpu=True, seed=427, trace_batches=4)
+    fast, slow = both(spec)
+    assert_same(fast, slow)
+    assert fast.total_time_s > MIN_HORIZON_S  # it needed a second horizon

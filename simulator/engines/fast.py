@@ -125,7 +125,8 @@ def _run(spec: RunSpec, draws: tuple[LinkDraws, LinkDraws | None], horizon_s: fl
         down = link_arrays(spec.downlink, down_bytes, draws[1], horizon_s)
         status, end_s, cloud_end, busy_up, busy_down, puts, departures = k.split(
             n, prep_s, split_edge_forward_s(costs), split_edge_backward_s(costs), cloud_s, up, down)
-        max_backlog, n_down = k.peak_level(puts, departures), n
+        # only a finished run's put and departure times are all written (np.empty's garbage may hold NaN)
+        max_backlog, n_down = (k.peak_level(puts, departures) if status == k.OK else 0), n
         edge_s = (split_edge_forward_s(costs) + split_edge_backward_s(costs)) * n
     elif method == HIERARCHICAL and spec.drop_policy is not None:
         status, end_s, cloud_end, busy_up, max_backlog, puts, departures, dropped, dropped_s = k.drop(

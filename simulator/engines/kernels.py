@@ -79,7 +79,7 @@ def _packets_end(link, start, packets):
                 return math.nan
             index = max(index + 1, _index_at(link, we[w]))
             continue
-        usable = packets if w < 0 else _index_at(link, ws[w]) - index
+        usable = packets if w < 0 else max(1, _index_at(link, ws[w]) - index)  # as LinkClock._packets_end_s
         if usable >= packets:
             last = index + packets - 1
             ints[1] = last + 1
@@ -87,7 +87,7 @@ def _packets_end(link, start, packets):
         packets -= usable
         if math.isinf(we[w]):
             return math.nan
-        index = _index_at(link, we[w])
+        index = max(index + usable, _index_at(link, we[w]))
 
 
 @njit(cache=True)

@@ -82,13 +82,15 @@ class LinkClock:
             if window is not None and window[0] <= at_s:  # this opportunity falls in an outage: skip it
                 index = max(index + 1, self._index_at(window[1]))  # +1: one within 1e-9 s of the end
                 continue
-            usable = math.inf if window is None else self._index_at(window[0]) - index
+            # this opportunity precedes the outage, so it is usable even where rounding puts the
+            # outage's first index at or before it (a window start within an ulp of the opportunity)
+            usable = math.inf if window is None else max(1, self._index_at(window[0]) - index)
             if usable >= packets:
                 last = index + packets - 1
                 self.next_index = last + 1
                 return self._time_s(last)
             packets -= usable
-            index = self._index_at(window[1])
+            index = max(index + usable, self._index_at(window[1]))
 
     # ---- fluid: constant rate or rate trace -----------------------------------------------------
     def _bits_until(self, time_s: float) -> float:

@@ -85,9 +85,14 @@ class OutageSchedule:
         return list(self.fixed) + self.drawn, self.drawn_until_s
 
     def windows_until(self, until_s: float) -> list[tuple[float, float]]:
-        """Every (merged) window that starts before `until_s` (for reports)."""
+        """Every (merged) window that starts before `until_s` (for reports), whole: the last may
+        end after `until_s`, and the model is drawn until nothing it draws later can extend it."""
         self._draw_until(until_s)
-        return [w for w in merge(sorted(self.fixed + tuple(self.drawn))) if w[0] < until_s]
+        while True:
+            windows = [w for w in merge(sorted(self.fixed + tuple(self.drawn))) if w[0] < until_s]
+            if not self.model or not windows or windows[-1][1] <= self.drawn_until_s:
+                return windows
+            self._draw_until(windows[-1][1])  # a fixed window outlasts the draws: a later draw may join it
 
 
 def merge(windows: list[tuple[float, float]], touching: bool = True) -> tuple[tuple[float, float], ...]:
