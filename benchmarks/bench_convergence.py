@@ -57,7 +57,7 @@ import os
 import time
 
 from simulator.core.files import atomic_write_text
-from simulator.models import MODELS, build_model
+from simulator.models import PAPER_MODELS as MODELS, build_model
 from simulator.training.optimizer import OptimizerConfig
 from simulator.training.runs import (
     TrainingCache,

@@ -16,7 +16,7 @@ import torch
 
 from simulator.costmodel.memory import MB, edge_memory
 from simulator.data.specs import get_dataset_spec
-from simulator.models import MODELS, build_model
+from simulator.models import PAPER_MODELS as MODELS, build_model
 from simulator.models.device import resolve_device
 from simulator.models.split import split
 from simulator.profiling.measure import measure_profile

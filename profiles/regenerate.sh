@@ -37,6 +37,19 @@ for device in jetson-nano jetson-xavier-nx jetson-agx-orin jetson-orin-nano phon
     done
   done
 done
+# Camera frames (scenarios/camera_224.yaml): torchvision's MobileNetV2, ResNet-18 and ResNet-50 at
+# 224x224 on CIFAR-10's 10 classes, measured here, derived for every datasheet device at batch 32.
+for model in mobilenet_v2 torchvision.models:resnet18 resnet50; do
+  slug=${model/:/.}
+  out="profiles/${CPU}_${slug}_cifar10_224px_b32.json"
+  kept "$out" || simulate profile --model "$model" --dataset cifar10 --input-size 224 --batch-size 32 --device cpu \
+    --threads "$THREADS" --repeats 10 --warmup 2 --no-progress --out "$out"
+  for device in jetson-nano jetson-xavier-nx jetson-agx-orin jetson-orin-nano phone-soc raspberry-pi-5 raspberry-pi-4 \
+                v100 a100 h100; do
+    kept "profiles/${device}_${slug}_cifar10_224px_b32.json" ||
+      simulate profile --derive "$device" --from "$out" --out "profiles/${device}_${slug}_cifar10_224px_b32.json"
+  done
+done
 # Real two-process runs (scenarios/emulate_fashion_mnist.yaml): VGG-16 at width 0.25, one thread,
 # the thread count of each emulation worker. Its part steps are not shipped: every `simulate emulate`
 # measures them on the machine it runs on (README, "Real runs").

@@ -14,6 +14,7 @@
 Bad input ends with one line on stderr and exit status 2.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -33,7 +34,6 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     from .data.provision import DOWNLOAD_POLICIES
     from .data.specs import DATASETS
-    from .models import MODELS
 
     parser = Parser(prog="simulate", description="Edge-cloud training simulator (hierarchical training, "
                     "split learning, full-cloud) across network bit rates.")
@@ -56,8 +56,9 @@ def build_parser() -> Parser:
     prof = sub.add_parser("profile", help="measure (or --derive) a per-layer profile",
                           description="Measure a per-layer profile on this machine, or with --derive compute "
                           "one for a datasheet device from a measured profile.")
-    prof.add_argument("--model", choices=list(MODELS))
+    prof.add_argument("--model", help=MODEL_HELP)
     prof.add_argument("--dataset", choices=list(DATASETS))
+    add_size_flags(prof)
     prof.add_argument("--batch-size", type=int, help="samples per batch (default 32; with --derive: the measured "
                       "profile's, and another size rescales its FLOPs and bytes)")
     prof.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -74,9 +75,11 @@ def build_parser() -> Parser:
     prof.add_argument("--no-progress", action="store_true")
 
     models = sub.add_parser("models", help="list models, blocks, separation points and early-exit sizes")
-    models.add_argument("--model", choices=list(MODELS))
+    models.add_argument("--model", help=MODEL_HELP + " (default: vgg16 and resnet18)")
     models.add_argument("--dataset", choices=list(DATASETS), default="cifar10")
-    models.add_argument("--width", type=float, default=1.0)
+    models.add_argument("--width", type=float, default=1.0, help="channel width multiplier of vgg16 and resnet18")
+    add_size_flags(models)
+    models.add_argument("--list", action="store_true", help="list every model name that --model accepts")
 
     report = sub.add_parser("report", help="redraw report.html, report.md and the figures from saved results")
     report.add_argument("folder", help="a scenario's output folder, e.g. reports/low_bitrate")
@@ -89,6 +92,38 @@ def build_parser() -> Parser:
                       "never: only look (default auto)")
     add_emulate_parsers(sub)
     return parser
+
+
+MODEL_HELP = ("vgg16 or resnet18 (the paper's), a torchvision classifier (mobilenet_v2, resnet50, vit_b_16, ...) "
+              "or your own as package.module:factory")
+
+
+def add_size_flags(parser: argparse.ArgumentParser) -> None:
+    """--input-size and --points (README, "Any model")."""
+    parser.add_argument("--input-size", type=int, metavar="PIXELS", help="images resized to PIXELS x PIXELS "
+                        "(default: the dataset's own size)")
+    parser.add_argument("--points", metavar="A,B,...", help="separation points declared by hand (module paths in "
+                        "execution order), for a model whose points tracing does not find")
+
+
+def check_model_flag(args: argparse.Namespace) -> None:
+    """--model names a known model (a one-line error naming the flag and the close matches)."""
+    from .models import model_kind
+
+    if args.model is not None:
+        try:
+            model_kind(args.model)
+        except UserError as exc:
+            raise UserError(f"--model: {exc}") from None
+
+
+def points_flag(args: argparse.Namespace) -> tuple[str, ...] | None:
+    if args.points is None:
+        return None
+    points = tuple(p.strip() for p in args.points.split(","))
+    if not all(points):
+        raise UserError(f"--points {args.points!r}: give module paths separated by commas, e.g. features.3,features.7")
+    return points
 
 
 def add_execution_flags(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +186,7 @@ def check_sizes(args: argparse.Namespace) -> None:
     from .scenario.limits import (
         MAX_ACCURACY_WIDTH,
         MAX_BATCH_SIZE,
+        MAX_INPUT_SIZE,
         MAX_REPEATS,
         MAX_SEED,
         MAX_THREADS,
@@ -158,6 +194,9 @@ def check_sizes(args: argparse.Namespace) -> None:
     )
 
     check_flag_number("--width", args.width, MAX_ACCURACY_WIDTH)
+    check_model_flag(args)
+    if getattr(args, "input_size", None) is not None:
+        check_flag_number("--input-size", args.input_size, MAX_INPUT_SIZE, minimum=1, allow_minimum=True)
     if args.command == "profile":
         if args.batch_size is not None:
             check_flag_number("--batch-size", args.batch_size, MAX_BATCH_SIZE, minimum=1, allow_minimum=True)
@@ -197,7 +236,8 @@ def cmd_profile(args: argparse.Namespace) -> None:
                 raise UserError(f"simulate profile: --{flag} is required (or use --derive)")
         batch_size = 32 if args.batch_size is None else args.batch_size
         profile = measure_profile(args.model, args.dataset, batch_size, args.device, args.threads,
-                                  args.repeats, args.warmup, args.width, args.seed, progress=not args.no_progress)
+                                  args.repeats, args.warmup, args.width, args.seed, progress=not args.no_progress,
+                                  input_size=args.input_size, points=points_flag(args))
     profile.save(args.out)
     total_ms = sum(l.fwd_ms + l.bwd_ms + l.step_ms for l in profile.layers)
     print(f"wrote {args.out}: {profile.model}/{profile.dataset} batch {profile.batch_size} on "
@@ -206,21 +246,32 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def cmd_models(args: argparse.Namespace) -> None:
     from .data.specs import get_dataset_spec
-    from .models import MODELS, build_model, early_exit_param_count
+    from .models import PAPER_MODELS, build_model, early_exit_param_count, known_names
 
+    if args.list:
+        print("\n".join(known_names()))
+        print("or your own: package.module:factory (factory(num_classes) returns an nn.Module)")
+        return
     check_sizes(args)
-    for name in [args.model] if args.model else list(MODELS):
-        model = build_model(name, args.dataset, args.width)
-        classes = get_dataset_spec(args.dataset).num_classes
+    spec = get_dataset_spec(args.dataset)
+    raw = spec.raw_bytes_at(args.input_size)
+    for name in [args.model] if args.model else list(PAPER_MODELS):
+        model = build_model(name, args.dataset, args.width, args.input_size, points_flag(args))
         total = sum(p.numel() for p in model.parameters())
-        print(f"{name} for {args.dataset} (width {args.width}): {total:,} parameters")
-        print(f"  {'block':<10} {'out shape':<16} {'params':>11} {'exit params':>12}")
+        size = "x".join(str(d) for d in model.input_shape)
+        width = f"width {model.width:g}, " if model.source == "paper" else ""
+        print(f"{name} for {args.dataset} at {size} ({width}{total:,} parameters); raw sample {raw:,} bytes (uint8)")
+        column = max(10, *(len(info.name) for info in model.feature_info))
+        print(f"  {'block':<{column}} {'out shape':<16} {'params':>11} {'exit params':>12} {'fp32 B/sample':>14} "
+              f"{'vs raw':>7}")
         for info in model.feature_info:
-            params = sum(p.numel() for p in model.blocks[info.name].parameters())
-            exit_params = (f"{early_exit_param_count(info, classes, args.width):,}"
-                           if info.name in model.split_points else "-")
+            params = sum(p.numel() for p in model.block(info.name).parameters())
+            is_point = info.name in model.split_points
+            exit_params = f"{early_exit_param_count(info, spec.num_classes, model.width):,}" if is_point else "-"
             shape = "x".join(str(d) for d in info.shape)
-            print(f"  {info.name:<10} {shape:<16} {params:>11,} {exit_params:>12}")
+            sent = 4 * math.prod(info.shape)
+            print(f"  {info.name:<{column}} {shape:<16} {params:>11,} {exit_params:>12} {sent:>14,} "
+                  f"{sent / raw:>6.2f}x")
 
 
 def cmd_data(args: argparse.Namespace) -> None:

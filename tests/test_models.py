@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from simulator.data.specs import DATASETS
-from simulator.models import MODELS, build_model, early_exit_param_count, split
+from simulator.models import PAPER_MODELS as MODELS
+from simulator.models import build_model, early_exit_param_count, split
 
 WIDTH = 0.125
 CASES = [(arch, dataset) for arch in MODELS for dataset in DATASETS]

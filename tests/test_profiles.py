@@ -49,7 +49,7 @@ def test_profile_records_shapes_bytes_times_and_exits(measured):
     for layer, info in zip(measured.layers, model.feature_info):
         assert layer.out_shape == [BATCH, *info.shape]
         assert layer.out_bytes == 4 * BATCH * torch.Size(info.shape).numel()
-        assert layer.param_bytes == 4 * sum(p.numel() for p in model.blocks[layer.name].parameters())
+        assert layer.param_bytes == 4 * sum(p.numel() for p in model.block(layer.name).parameters())
         assert layer.fwd_ms > 0 and layer.bwd_ms > 0 and layer.step_ms >= 0
     assert measured.raw_sample_bytes == 3 * 32 * 32
     assert measured.device.kind == "cpu" and measured.device.threads == 1

@@ -124,14 +124,16 @@ class BatchLoader:
     Train loaders reshuffle and re-augment every epoch from a generator seeded by (seed, epoch),
     so two loaders with the same seed yield identical batches; `epoch` counts the iter() calls
     made so far and may be set to resume. Test loaders keep the dataset order and only normalise.
+    With `input_size`, every batch is then resized to input_size x input_size (`resize_batch`).
     """
 
     def __init__(self, image_set: ImageSet, batch_size: int, train: bool, seed: int, device: str = "cpu",
-                 drop_last: bool = False):
+                 drop_last: bool = False, input_size: int | None = None):
         if batch_size < 1:
             raise UserError(f"batch size {batch_size} is not valid; use a positive integer")
         self.image_set, self.batch_size, self.train, self.seed = image_set, batch_size, train, seed
         self.drop_last, self.device, self.epoch = drop_last, torch.device(device), 0
+        self.input_size = input_size
         self.preprocess = get_preprocess(image_set.name)
         self._images, self._labels = image_set.images.to(self.device), image_set.labels.to(self.device)
         self._scale, self._shift = self.preprocess.affine(self.device)
@@ -158,4 +160,20 @@ class BatchLoader:
                 y = self._labels.index_select(0, index)
             else:
                 x, y = self._images[start:stop], self._labels[start:stop].clone()
-            yield x.to(torch.float32).mul_(self._scale).add_(self._shift), y
+            yield resize_batch(x.to(torch.float32).mul_(self._scale).add_(self._shift), self.input_size), y
+
+
+def resize_batch(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """N x C x H x W images resized to size x size, bilinear (the proxy of a larger input, e.g.
+    Fashion-MNIST's 28 pixels as a 224-pixel frame); unchanged when size is None or already theirs."""
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=size < images.shape[-1])
+
+
+def resize_raw(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """uint8 N x C x H x W images resized as `resize_batch`, rounded back to uint8."""
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images
+    return resize_batch(images.to(torch.float32), size).round_().clamp_(0, 255).to(torch.uint8)

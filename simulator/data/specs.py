@@ -25,6 +25,19 @@ class DatasetSpec:
         c, h, w = self.input_shape
         return c * h * w
 
+    def shape_at(self, input_size: int | None) -> tuple[int, int, int]:
+        """(channels, size, size): the dataset's images resized to `input_size` (None: native)."""
+        if input_size is None:
+            return self.input_shape
+        if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < 1:
+            raise UserError(f"input size must be a positive whole number of pixels, got {input_size!r}")
+        return (self.input_shape[0], input_size, input_size)
+
+    def raw_bytes_at(self, input_size: int | None) -> int:
+        """Stored size of one image at `input_size`: uint8, C x size x size."""
+        c, h, w = self.shape_at(input_size)
+        return c * h * w
+
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec

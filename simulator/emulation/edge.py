@@ -30,7 +30,7 @@ import torch
 from ..core.errors import UserError
 from ..core.progress import progress_bar
 from ..costmodel.costs import uplink_payload_bytes
-from ..data.batching import get_preprocess
+from ..data.batching import get_preprocess, resize_raw
 from ..scenario.config import Scenario
 from ..training.runs import load_data
 from .channel import (
@@ -65,7 +65,8 @@ class TrainingSet:
         train_set, _ = load_data(scenario.workload.dataset, None, 1, scenario.seed, a.data_root, a.download)
         order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(scenario.seed))
         index = order[torch.arange(count) % len(order)]
-        self.images, self.labels = train_set.images[index], train_set.labels[index]
+        self.images = resize_raw(train_set.images[index], scenario.workload.input_size)  # camera-sized frames
+        self.labels = train_set.labels[index]
         self.scale, self.shift = get_preprocess(scenario.workload.dataset).affine()
         self.batch_size = scenario.workload.batch_size
 

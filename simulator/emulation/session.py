@@ -43,13 +43,15 @@ class RunRequest:
     weight_decay: float
     edge_threads: int  # torch intra-op threads of each worker (the profiles' `device.threads`)
     cloud_threads: int
+    input_size: int | None = None  # workload.input_size
+    points: list[str] | None = None  # workload.models[].points
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunRequest":
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 def run_request(scenario: Scenario, model: str, split_point: str, method: str, uplink_mbps: float,
@@ -63,7 +65,9 @@ def run_request(scenario: Scenario, model: str, split_point: str, method: str, u
                       uplink_buffer_batches=n.uplink_buffer_batches, batches=batches, seed=scenario.seed,
                       lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                       edge_threads=profile_threads(scenario.edge_profiles[model]),
-                      cloud_threads=profile_threads(scenario.cloud_profiles[model]))
+                      cloud_threads=profile_threads(scenario.cloud_profiles[model]),
+                      input_size=scenario.workload.input_size,
+                      points=next(m.points for m in scenario.workload.models if m.name == model))
 
 
 def cutting_method(method: str) -> str:
@@ -84,7 +88,7 @@ def mismatch(scenario: Scenario, request: RunRequest) -> str:
         return (f"{scenario.path}: the cloud worker's scenario has split {configured!r} for {request.model}, the "
                 f"edge asked for {request.split!r}; give both workers the same scenario")
     mine = run_request(scenario, request.model, request.split, request.method, request.uplink_mbps, request.batches)
-    for key in ("codec", "dataset", "batch_size"):
+    for key in ("codec", "dataset", "batch_size", "input_size", "points"):
         if getattr(mine, key) != getattr(request, key):
             return (f"{scenario.path}: the cloud worker's scenario has {key} {getattr(mine, key)!r}, the edge's "
                     f"{getattr(request, key)!r}; give both workers the same scenario")
@@ -136,11 +140,15 @@ def use_device(profile: Profile, threads: int) -> torch.device:
     return torch.device("cuda" if profile.device.kind == "cuda" else "cpu")
 
 
+def declared(request: RunRequest) -> tuple[str, ...] | None:
+    return tuple(request.points) if request.points else None
+
+
 def build_parts(request: RunRequest, device: torch.device) -> tuple[SplitModel, tuple[int, ...]]:
     """The split model both workers build from the same seed (each uses its own part), and
     the shape of one batch of features at the separation point."""
     torch.manual_seed(request.seed)
-    model = build_model(request.model, request.dataset, request.width)
+    model = build_model(request.model, request.dataset, request.width, request.input_size, declared(request))
     parts = split(model, request.split)
     for module in parts.modules().values():
         module.to(device).train()
@@ -153,7 +161,7 @@ def warm_up(request: RunRequest, input_shape: list[int], device: torch.device) -
     The first optimizer step of a process imports half of torch (about 1.4 s here) and every
     new tensor shape sets up its kernels once; the profiler leaves both out with its warm-up
     runs, so the emulation does too. The real model is built afterwards from its own seed."""
-    model = build_model(request.model, request.dataset, request.width).to(device)
+    model = build_model(request.model, request.dataset, request.width, request.input_size, declared(request)).to(device)
     trainer = MethodTrainer(model, request.split, request.method, request.codec,
                             OptimizerConfig(lr=request.lr, schedule="constant"), total_steps=1).to(device)
     x = torch.randn(request.batch_size, *input_shape, device=device)

@@ -1,8 +1,9 @@
 """A network as an ordered list of named blocks, the unit of profiling and splitting.
 
 Every block boundary except the last is a candidate separation point. The same names are
-used in the model (`BlockNet.blocks`), in a profile file (`layers[].name`) and in a
-scenario's `split` key.
+used in the model (`BlockNet.block(name)`), in a profile file (`layers[].name`) and in a
+scenario's `split` key. Names may be dotted module paths (`features.7`); the ModuleDict that
+holds the blocks keys them with `/` for `.`, which torch does not allow in a key.
 """
 from dataclasses import dataclass
 
@@ -12,19 +13,33 @@ from torch import nn
 
 @dataclass(frozen=True)
 class FeatureInfo:
-    """Shape of the tensor leaving a block, per sample (timm's `feature_info`)."""
+    """Shape of the tensor leaving a block, per sample (timm's `feature_info`): a feature map
+    (C, H, W), a token sequence (N, D) or a vector (F)."""
 
     name: str
-    channels: int
-    height: int
-    width: int
-    reduction: int  # input height / feature height
+    shape: tuple[int, ...]
+    reduction: int  # input height / feature height (feature maps), else 0
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        if self.height == 0:
-            return (self.channels,)
-        return (self.channels, self.height, self.width)
+    def kind(self) -> str:
+        return {3: "map", 2: "tokens", 1: "vector"}.get(len(self.shape), "other")
+
+    @property
+    def channels(self) -> int:
+        """C of a map, D of tokens, F of a vector."""
+        return self.shape[0] if self.kind == "map" else self.shape[-1]
+
+    @property
+    def height(self) -> int:
+        return self.shape[1] if self.kind == "map" else 0
+
+    @property
+    def width(self) -> int:
+        return self.shape[2] if self.kind == "map" else 0
+
+
+def module_key(name: str) -> str:
+    return name.replace(".", "/")
 
 
 class Stage(nn.Module):
@@ -32,11 +47,15 @@ class Stage(nn.Module):
 
     def __init__(self, blocks: dict[str, nn.Module]):
         super().__init__()
-        self.blocks = nn.ModuleDict(blocks)
+        self.blocks = nn.ModuleDict({module_key(name): block for name, block in blocks.items()})
+        self.names = list(blocks)
 
     @property
     def block_names(self) -> list[str]:
-        return list(self.blocks.keys())
+        return list(self.names)
+
+    def block(self, name: str) -> nn.Module:
+        return self.blocks[module_key(name)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks.values():
@@ -48,9 +67,10 @@ class BlockNet(Stage):
     """A whole model: named blocks, the last of which is the classifier head."""
 
     def __init__(self, arch: str, blocks: dict[str, nn.Module], input_shape: tuple[int, int, int],
-                 num_classes: int, width: float):
+                 num_classes: int, width: float, source: str = "paper"):
         super().__init__(blocks)
         self.arch = arch
+        self.source = source  # "paper" (vgg16, resnet18), "torchvision" or "import" (a user's factory)
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.width = width
@@ -68,13 +88,11 @@ class BlockNet(Stage):
         infos = []
         with torch.no_grad():
             x = torch.zeros(1, *self.input_shape)
-            for name, block in self.blocks.items():
+            for name, block in zip(self.names, self.blocks.values()):
                 x = block(x)
-                if x.dim() == 4:
-                    c, h, w = x.shape[1:]
-                    infos.append(FeatureInfo(name, c, h, w, self.input_shape[1] // max(h, 1)))
-                else:
-                    infos.append(FeatureInfo(name, x.shape[1], 0, 0, 0))
+                shape = tuple(int(d) for d in x.shape[1:])
+                reduction = self.input_shape[1] // max(shape[1], 1) if len(shape) == 3 else 0
+                infos.append(FeatureInfo(name, shape, reduction))
         self.train(was_training)
         return infos
 

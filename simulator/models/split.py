@@ -33,7 +33,7 @@ def split(model: BlockNet, point: str) -> SplitModel:
     check_split_point(model, point)
     names = model.block_names
     cut = names.index(point) + 1
-    edge = Stage({name: model.blocks[name] for name in names[:cut]})
-    cloud = Stage({name: model.blocks[name] for name in names[cut:]})
+    edge = Stage({name: model.block(name) for name in names[:cut]})
+    cloud = Stage({name: model.block(name) for name in names[cut:]})
     head = early_exit_head(model.feature(point), model.num_classes, model.width)
     return SplitModel(point, edge, cloud, head)

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from ..core.errors import UserError
 from ..core.progress import progress_bar
@@ -84,8 +84,25 @@ def summarise(samples_ms: list[float]) -> tuple[float, float]:
     return statistics.median(samples_ms), q3 - q1
 
 
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None, **kwargs) -> int:
+    """A convolution's backward: the input gradient and the weight gradient each cost what its
+    forward costs. torch's own formula (2.14) counts the weight gradient as if the convolution
+    were not grouped, `groups` times too high: 17x the forward, not 2x, for a depthwise 3x3 conv
+    (MobileNet, EfficientNet)."""
+    forward = conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed=transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+FLOP_FORMULAS = {torch.ops.aten.convolution_backward: conv_backward_flops}
+
+
+def flop_counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS)
+
+
 def count_flops(fn: Callable[[], object]) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         fn()
     return int(counter.get_total_flops())
 
@@ -113,15 +130,17 @@ def profile_module(module: nn.Module, x: torch.Tensor, timer: Timer,
     def backward_of(target: torch.Tensor) -> None:
         target.backward(grad if loss_fn is None else None)
 
-    with FlopCounterMode(display=False) as counter:  # one untimed forward: the output and its FLOPs
+    with flop_counter() as counter:  # one untimed forward: the output and its FLOPs
         out, target = forward()
     fwd_flops = int(counter.get_total_flops())
     grad = torch.randn_like(out) if loss_fn is None else None
     bwd_flops = count_flops(lambda: backward_of(target))
     fwd_ms, fwd_iqr = timer.measure(lambda: None, lambda _: forward())
     bwd_ms, bwd_iqr = timer.measure(lambda: forward()[1], backward_of)
-    optimizer = make_optimizer(module)
-    step_ms, _ = timer.measure(lambda: None, lambda _: optimizer.step())
+    step_ms = 0.0  # a part without parameters (a pool, an activation) has no optimizer step
+    if any(True for _ in module.parameters()):
+        optimizer = make_optimizer(module)
+        step_ms, _ = timer.measure(lambda: None, lambda _: optimizer.step())
     module.zero_grad(set_to_none=True)
     x.grad = None  # gradients are None, as after zero_grad(set_to_none=True) in training
     bwd_peak = allocation_rise_bytes(backward_of, timer.device, setup=lambda: forward()[1])
@@ -139,7 +158,7 @@ def saved_activation_bytes(model: nn.Module, heads: dict[str, nn.Module], x: tor
     blocks, exits = [], {}
     for name in model.block_names:
         with meter.part():
-            x = model.blocks[name](x)
+            x = model.block(name)(x)
         blocks.append(meter.bytes)
         if name in heads:
             branch = meter.copy()
@@ -176,7 +195,10 @@ def measure_peak_memory(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
 
 def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind: str = "cpu",
                     threads: int | None = None, repeats: int = 10, warmup: int = 2, width: float = 1.0,
-                    seed: int = 0, progress: bool = True) -> Profile:
+                    seed: int = 0, progress: bool = True, input_size: int | None = None,
+                    points: tuple[str, ...] | None = None) -> Profile:
+    """Profile `model_name` (any name `models.build_model` takes) for `dataset` at `input_size`
+    pixels (default: the dataset's own); the parts are the blocks between its separation points."""
     if batch_size < 2:
         raise UserError(f"--batch-size must be at least 2 (batch norm needs two samples), got {batch_size}")
     if repeats < 1 or warmup < 0:
@@ -188,7 +210,8 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
         torch.set_num_threads(threads)
     spec = get_dataset_spec(dataset)
     torch.manual_seed(seed)
-    model = build_model(model_name, dataset, width).to(device).train()
+    model = build_model(model_name, dataset, width, input_size, points).to(device).train()
+    width, shape = model.width, model.input_shape
     timer = Timer(device, warmup, repeats)
     labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)
 
@@ -199,11 +222,11 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
     bar = progress_bar(work, desc=f"profile {model_name}/{dataset} on {device.type}", enabled=progress, unit="part")
 
     layers, exits, outputs, heads = [], [], {}, {}
-    x = torch.randn(batch_size, *spec.input_shape, device=device)
+    x = torch.randn(batch_size, *shape, device=device)
     for index, (kind, name) in enumerate(bar):
         bar.set_postfix_str(f"{kind} {name}")
         if kind == "layer":
-            block = model.blocks[name]
+            block = model.block(name)
             inp = x.detach().requires_grad_(index > 0)
             is_head = name == model.block_names[-1]
             result = profile_module(block, inp, timer, loss if is_head else None)
@@ -215,17 +238,17 @@ def measure_profile(model_name: str, dataset: str, batch_size: int, device_kind:
             result = profile_module(head, outputs[name].detach().requires_grad_(True), timer, loss)
             result.pop("out")
             exits.append(ExitProfile(after=name, **result))
-    saved, exit_saved = saved_activation_bytes(model, heads, torch.randn(batch_size, *spec.input_shape, device=device))
+    saved, exit_saved = saved_activation_bytes(model, heads, torch.randn(batch_size, *shape, device=device))
     layers = [replace(layer, saved_bytes=size) for layer, size in zip(layers, saved)]
     exits = [replace(head, saved_bytes=exit_saved[head.after]) for head in exits]
-    prep_ms = measure_input_prep_ms(spec.input_shape, batch_size, device, timer)
-    peak = measure_peak_memory(model, torch.randn(batch_size, *spec.input_shape, device=device), labels, device)
+    prep_ms = measure_input_prep_ms(shape, batch_size, device, timer)
+    peak = measure_peak_memory(model, torch.randn(batch_size, *shape, device=device), labels, device)
     return Profile(
         device=DeviceInfo(name=device_name(device), kind=device.type, torch_version=torch.__version__,
                           threads=torch.get_num_threads() if device.type == "cpu" else threads),
-        model=model_name, dataset=dataset, input_shape=list(spec.input_shape), batch_size=batch_size,
+        model=model_name, dataset=dataset, input_shape=list(shape), batch_size=batch_size,
         source="measured", layers=layers, exits=exits,
-        optimizer_step_ms=sum(layer.step_ms for layer in layers), raw_sample_bytes=spec.raw_sample_bytes,
+        optimizer_step_ms=sum(layer.step_ms for layer in layers), raw_sample_bytes=spec.raw_bytes_at(input_size),
         label_bytes=spec.label_bytes, input_prep_ms=prep_ms, width=width, repeats=repeats, warmup=warmup,
         peak_memory_bytes=peak, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

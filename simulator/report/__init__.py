@@ -1,5 +1,5 @@
 """The comparison report of a scenario run: report.html, report.md and its PNG figures (seven;
-two more on a cellular link - a trace, outages - and four more for a sweep and its targets).
+two more on a cellular link - a trace, outages - and five more for a sweep and its targets).
 
     write_report(folder)  read a run folder (results.csv, trace.csv, backlog.csv, epochs.csv,
                           scenario.json, split_points.csv, training.csv if trained, summary.csv
@@ -27,9 +27,10 @@ from .sweep_figures import (
     fig_targets,
 )
 from .trace_figures import fig_backlog, fig_timeline
+from .traffic_figure import compares_traffic, fig_traffic
 
 FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timeline, fig_backlog, fig_bytes, fig_split,
-           fig_link_traces, fig_worst_outage,
+           fig_traffic, fig_link_traces, fig_worst_outage,
            fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
 # What write_report may write: each figure function draws the PNG of its own name (those of
 # ONLY_WHERE only where the run has what they show).
@@ -52,7 +53,7 @@ def stalled(run: RunData) -> bool:
 
 # Figures drawn only where the run has what they show; elsewhere neither drawn nor noted.
 ONLY_WHERE = {**{draw: swept for draw in SWEEP_FIGURES}, fig_link_traces: lambda run: run.shaped_links,
-              fig_worst_outage: stalled}
+              fig_worst_outage: stalled, fig_traffic: compares_traffic}
 
 
 def draw_figures(run: RunData) -> list[ReportFigure]:

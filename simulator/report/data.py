@@ -61,6 +61,7 @@ class RunData:
     # one traced; `sweep` every setting's results; `sweep_keys` the swept keys (its columns).
     sweep: pd.DataFrame | None = None
     sweep_keys: tuple[str, ...] = ()
+    sweep_split_points: pd.DataFrame | None = None  # every setting's split_points.csv rows (None without a sweep)
     targets: pd.DataFrame | None = None  # targets.csv, where the scenario has targets
     # With replications (README, "Cellular links"): `runs` every results.csv row of the first
     # setting (one per replication; `results` their means), `summary` summary.csv of the first
@@ -184,11 +185,12 @@ def load_run(folder: str | Path) -> RunData:
             raise UserError(f"{folder / 'results.csv'}: missing the swept column {missing[0]!r} (run the scenario "
                             "again)")
         sweep = replication_means(results)
+    sweep_split_points = optional["split_points"] if sweep is not None else None
     for name in ("split_points", "summary"):
         optional[name] = first_setting(optional[name])
     runs = first_setting(results)
     return RunData(folder=folder, scenario=scenario, results=replication_means(runs), runs=runs, sweep=sweep,
-                   sweep_keys=keys, **optional, **tables)
+                   sweep_keys=keys, sweep_split_points=sweep_split_points, **optional, **tables)
 
 
 def nearest_rate(rates_mbps: list[float], target_mbps: float = THREE_G_MBPS) -> float:

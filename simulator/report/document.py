@@ -10,6 +10,7 @@ from ..core.text import bytes_text, duration_text, percent_text, reduction_text
 from ..links.traces import load_trace
 from .data import RunData
 from .style import ReportFigure, label
+from .traffic import traffic_blocks
 
 # A block is ("h1" | "h2" | "h3" | "p" | "note", text), ("table", header, rows) or ("figure", ReportFigure).
 # With replications, every value is the mean over them (RunData.results), written "mean ± h"
@@ -243,7 +244,7 @@ def sweep_blocks(run: RunData) -> list:
 def report_blocks(run: RunData, figures: list[ReportFigure]) -> list:
     blocks = [("h1", f"{run.scenario['name']}: edge-cloud training comparison")]
     blocks += (scenario_blocks(run) + network_blocks(run) + sweep_blocks(run) + results_blocks(run)
-               + split_blocks(run) + [("h2", "Figures")])
+               + split_blocks(run) + traffic_blocks(run) + [("h2", "Figures")])
     for number, figure in enumerate(figures, start=1):
         blocks.append(("h3", f"{number}. {figure.title}"))
         blocks.append(("figure", figure) if figure.png is not None else ("note", figure.note))

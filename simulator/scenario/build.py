@@ -13,7 +13,7 @@ from ..core.typed import build_dataclass, key_text, shown
 from ..core.wire import CODECS
 from ..data.specs import DATASETS
 from ..links.traces import load_trace
-from ..models import MODELS, build_model
+from ..models import build_model, model_slug
 from ..profiling.schema import Profile
 from .config import PAIRED, SPLIT_METHODS, MethodSplits, Scenario
 from .limits import (
@@ -24,6 +24,7 @@ from .limits import (
     MAX_EPOCH_ROWS,
     MAX_EPOCHS,
     MAX_EVENT_BATCHES,
+    MAX_INPUT_SIZE,
     MAX_MTU_BYTES,
     MAX_RATE_MBPS,
     MAX_REPLICATIONS,
@@ -102,14 +103,20 @@ def check_workload(s: Scenario, file: str) -> None:
     if not w.models:
         raise UserError(f"{file}: workload.models is empty; list at least one model")
     seen = set()
+    if w.input_size is not None:
+        positive(file, "workload.input_size", w.input_size)
+        MAX_INPUT_SIZE.check(file, "workload.input_size", w.input_size)
     for i, model in enumerate(w.models):
-        if model.name not in MODELS:
-            raise UserError(f"{file}: workload.models[{i}].name {shown(model.name)} is not valid; valid: "
-                            f"{', '.join(MODELS)}")
         if model.name in seen:
             raise UserError(f"{file}: workload.models[{i}].name {model.name!r} is listed twice")
         seen.add(model.name)
-        points = model_blocks(model.name, w.dataset)[1]
+        if model.points is not None and (not model.points or not all(isinstance(p, str) and p for p in model.points)):
+            raise UserError(f"{file}: workload.models[{i}].points must list module paths (e.g. features.7), in "
+                            f"execution order; leave it out to find them by tracing")
+        try:
+            points = model_blocks(model.name, w.dataset, w.input_size, points_of(model))[1]
+        except UserError as exc:
+            raise UserError(f"{file}: workload.models[{i}].name: {exc}") from None
         for method in SPLIT_METHODS:
             split = model.split_for(method)
             key = f"workload.models[{i}].split" + (f".{method}" if isinstance(model.split, MethodSplits) else "")
@@ -232,6 +239,9 @@ def check_accuracy(s: Scenario, file: str) -> None:
     dataset = DATASETS.get(a.dataset or s.workload.dataset)
     positive(file, "accuracy.width", a.width)
     MAX_ACCURACY_WIDTH.check(file, "accuracy.width", a.width)
+    if a.input_size is not None:
+        positive(file, "accuracy.input_size", a.input_size)
+        MAX_INPUT_SIZE.check(file, "accuracy.input_size", a.input_size)
     positive(file, "accuracy.epochs", a.epochs)
     MAX_ACCURACY_EPOCHS.check(file, "accuracy.epochs", a.epochs)
     positive(file, "accuracy.lr", a.lr)
@@ -251,10 +261,17 @@ def check_accuracy(s: Scenario, file: str) -> None:
                                 f"null takes them all")
 
 
+def points_of(model) -> tuple[str, ...] | None:
+    """A ModelConfig's declared separation points as a tuple (None: found by tracing)."""
+    return tuple(model.points) if model.points else None
+
+
 @functools.cache
-def model_blocks(model: str, dataset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(block names, separation points) of `model` for `dataset`; they do not depend on the width."""
-    net = build_model(model, dataset, width=0.0625)
+def model_blocks(model: str, dataset: str, input_size: int | None = None,
+                 points: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(block names, separation points) of `model` for `dataset` at `input_size`; they do not
+    depend on the width."""
+    net = build_model(model, dataset, width=0.0625, input_size=input_size, points=points)
     return tuple(net.block_names), tuple(net.split_points)
 
 
@@ -275,12 +292,14 @@ def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str,
                 profiles[model.name] = profile = load_profile(resolve_path(config.profiles[model.name], base))
             except UserError as exc:
                 raise UserError(f"{file}: {key}: {exc}") from None
-            expected = {"model": model.name, "dataset": s.workload.dataset, "batch_size": s.workload.batch_size}
+            shape = list(DATASETS[s.workload.dataset].shape_at(s.workload.input_size))
+            expected = {"model": model.name, "dataset": s.workload.dataset, "batch_size": s.workload.batch_size,
+                        "input_shape": shape}
             for attr, want in expected.items():
                 if getattr(profile, attr) != want:
                     raise UserError(f"{file}: {key}: profile is for {attr} {shown(getattr(profile, attr))}, the "
                                     f"workload needs {want!r} (profile another, or derive one)")
-            blocks, points = model_blocks(model.name, s.workload.dataset)
+            blocks, points = model_blocks(model.name, s.workload.dataset, s.workload.input_size, points_of(model))
             if tuple(profile.layer_names) != blocks:
                 raise UserError(f"{file}: {key}: profile has the blocks {shown(profile.layer_names)}, but "
                                 f"{model.name} has {', '.join(blocks)} (profile it again)")
@@ -309,9 +328,15 @@ def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str,
 PROFILE_FOLDER = "profiles"
 
 
-def profile_file(device: str, model: str, dataset: str, batch_size: int) -> str:
-    """The shipped name of a device's profile: profiles/<device>_<model>_<dataset>_b<batch>.json."""
-    return f"{PROFILE_FOLDER}/{device}_{model}_{dataset}_b{batch_size}.json"
+def profile_stem(model: str, dataset: str, batch_size: int, input_size: int | None = None) -> str:
+    """<model>_<dataset>[_<size>px]_b<batch>: the part of a profile's file name after the device."""
+    size = f"_{input_size}px" if input_size is not None else ""
+    return f"{model_slug(model)}_{dataset}{size}_b{batch_size}"
+
+
+def profile_file(device: str, model: str, dataset: str, batch_size: int, input_size: int | None = None) -> str:
+    """The shipped name of a device's profile: profiles/<device>_<model>_<dataset>[_<size>px]_b<batch>.json."""
+    return f"{PROFILE_FOLDER}/{device}_{profile_stem(model, dataset, batch_size, input_size)}.json"
 
 
 def device_profiles(s: Scenario, side: str, device: str, base: Path, file: str) -> dict[str, str]:
@@ -322,14 +347,15 @@ def device_profiles(s: Scenario, side: str, device: str, base: Path, file: str) 
                         f"jetson-nano, or a mapping of model name to profile JSON")
     paths = {}
     for model in w.models:
-        name = profile_file(device, model.name, w.dataset, w.batch_size)
+        name = profile_file(device, model.name, w.dataset, w.batch_size, w.input_size)
         if not exists(resolve_path(name, base)):
             folder = resolve_path(PROFILE_FOLDER, base)
             searched = ", ".join(dict.fromkeys(str(root.resolve()) for root in (Path("."), base, base.parent)))
-            have = sorted(p.name.split(f"_{model.name}_")[0]
-                          for p in folder.glob(f"*_{model.name}_{w.dataset}_b{w.batch_size}.json")) if folder.is_dir() else []
-            raise UserError(f"{file}: {side}.profiles {device!r}: no profile {name} ({model.name} on {w.dataset} at "
-                            f"batch {w.batch_size}) under {searched}; devices with one: {', '.join(have) or 'none'} (or derive it: "
+            stem = profile_stem(model.name, w.dataset, w.batch_size, w.input_size)
+            have = sorted(p.name[:-len(f"_{stem}.json")] for p in folder.glob(f"*_{stem}.json")) if folder.is_dir() else []
+            size = f" at {w.input_size}x{w.input_size}" if w.input_size is not None else ""
+            raise UserError(f"{file}: {side}.profiles {device!r}: no profile {name} ({model.name} on {w.dataset}{size} "
+                            f"at batch {w.batch_size}) under {searched}; devices with one: {', '.join(have) or 'none'} (or derive it: "
                             f"simulate profile --derive {device} --from MEASURED.json --batch-size {w.batch_size})")
         paths[model.name] = name
     return paths

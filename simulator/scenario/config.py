@@ -24,10 +24,15 @@ PAIRED = "paired"  # network.downlink_trace: the uplink trace's own downlink (.u
 
 @dataclass
 class ModelConfig:
-    name: str  # vgg16 | resnet18
-    # separation point: a block name (e.g. stage2 or layer1_1) for both methods, "auto" (each
-    # method at its own best point, split_search), or a MethodSplits mapping
-    split: str | MethodSplits
+    # vgg16 | resnet18 (the paper's), a torchvision model (mobilenet_v2, resnet50, vit_b_16, ...)
+    # or package.module:factory (README, "Any model")
+    name: str
+    # separation point: a block name (e.g. stage2, layer1_1, features.7) for both methods, "auto"
+    # (each method at its own best point, split_search), or a MethodSplits mapping
+    split: str | MethodSplits = AUTO
+    # the separation points declared by hand (module paths, in execution order), for a model whose
+    # points are not found by tracing; default: found automatically
+    points: list[str] | None = None
 
     def split_for(self, method: str) -> str:
         """The point `method` trains at: a block name or AUTO; "" for full_cloud (no cut)."""
@@ -52,6 +57,7 @@ class WorkloadConfig:
     batch_size: int = 32
     epochs: int = 100
     train_samples: int | None = None  # default: the dataset's training-set size
+    input_size: int | None = None  # images resized to input_size x input_size pixels; default: the dataset's own
 
 
 @dataclass
@@ -123,7 +129,8 @@ class AccuracyConfig:
     dataset: str | None = None  # dataset trained for real; default: workload.dataset
     data_root: str | None = None  # folder holding the dataset; default: $SIMULATOR_DATA, ./data, Debian's
     download: Download = "auto"  # fetching a missing dataset: auto, network or never (README, "Datasets")
-    width: float = 0.25  # channel width multiplier of the trained proxy model
+    width: float = 0.25  # channel width multiplier of the trained proxy model (vgg16 and resnet18 only)
+    input_size: int | None = None  # pixels the proxy trains at (resized on the fly); default: workload.input_size
     epochs: int = 3
     train_subset: int | None = 10000  # stratified training subset; null = the whole training set
     test_subset: int | None = 2000  # held-out samples evaluated after each epoch; null = all

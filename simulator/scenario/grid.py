@@ -22,7 +22,7 @@ from ..core.errors import UserError
 from ..core.names import METHODS
 from ..core.typed import file_fields, key_text, shown
 from ..data.specs import DATASETS
-from ..models import MODELS
+from ..models import model_kind
 from .build import scenario_from_data
 from .config import Scenario
 from .limits import MAX_SWEEP_RUNS, MAX_SWEEP_VALUES
@@ -140,8 +140,10 @@ def check_targets(scenario: Scenario) -> None:
     file = scenario.path
     for i, target in enumerate(scenario.targets):
         key = f"targets[{i}]"
-        if target.model not in MODELS:
-            raise UserError(f"{file}: {key}.model {shown(target.model)} is not valid; valid: {', '.join(MODELS)}")
+        try:
+            model_kind(target.model)
+        except UserError as exc:
+            raise UserError(f"{file}: {key}.model: {exc}") from None
         if target.dataset not in DATASETS:
             raise UserError(f"{file}: {key}.dataset {shown(target.dataset)} is not valid; valid: "
                             f"{', '.join(DATASETS)}")

@@ -42,6 +42,8 @@ class Limit:
 MAX_EPOCHS = Limit(10_000, " epochs", "each run keeps one end time per epoch for epochs.csv and the figures; "
                    "no training schedule is this long")
 MAX_TRAIN_SAMPLES = Limit(10**10, " samples", "more than LAION-5B, the largest public image dataset")
+# Pixels per side of an input image: 4,096 x 4,096 x 3 is 50 MB per raw sample (a 16-megapixel frame).
+MAX_INPUT_SIZE = Limit(4096, " pixels", "a 16-megapixel camera frame is about 4,096 pixels wide")
 MAX_BATCH_SIZE = Limit(65_536, " samples", "the largest batches of large-batch training are 32k-64k samples")
 # epochs x runs (models x uplink rates x methods): the rows of epochs.csv, about 40 bytes each.
 MAX_EPOCH_ROWS = Limit(1_000_000, " rows", "epochs.csv holds one row per epoch of every run; 10^6 rows are 40 MB")

@@ -53,7 +53,7 @@ from .targets import (
 )
 
 RESULT_COLUMNS = [
-    "scenario", "model", "dataset", "method", "split", "codec", "uplink_mbps", "replication", "downlink_mbps",
+    "scenario", "model", "dataset", "input_size", "method", "split", "codec", "uplink_mbps", "replication", "downlink_mbps",
     "latency_ms", "uplink_trace", "downlink_trace", "trace_scale", "trace_offset_s", "uplink_buffer_policy",
     "engine", "epochs", "batches_per_epoch", "batch_size", "total_time_s", "analytic_time_s",
     "reduction_vs_split_learning", "reduction_vs_full_cloud", "bytes_up", "bytes_down", "raw_bytes_sent",
@@ -73,6 +73,7 @@ def result_row(scenario: Scenario, point: SweepPoint, result: RunResult) -> dict
     traced = n.uplink_trace is not None or n.downlink_trace is not None
     return {
         "scenario": scenario.name, "model": point.model, "dataset": scenario.workload.dataset,
+        "input_size": scenario.edge_profiles[point.model].input_shape[1],
         "method": point.method, "split": point.split if point.method != "full_cloud" else "",
         "codec": n.codec, "uplink_mbps": point.uplink_mbps, "replication": point.replication,
         "downlink_mbps": scenario.downlink_mbps(point.uplink_mbps), "latency_ms": n.latency_ms,

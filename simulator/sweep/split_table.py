@@ -1,5 +1,6 @@
 """The per-point table of a scenario: for each model, uplink rate and separation point, the
-hierarchical time, edge memory, bytes sent and (where trained) accuracy, and the chosen point;
+hierarchical time, edge memory, bytes sent (beside the raw sample full-cloud would send instead)
+and (where trained) accuracy, and the chosen point;
 then split learning's time, edge memory and choice at the same point (`split_learning_*`).
 
 Each method that cuts the network is chosen on its own: `split: auto` gives hierarchical
@@ -41,9 +42,9 @@ from .points import SweepPoint, run_spec
 
 SPLIT_COLUMNS = [
     "model", "uplink_mbps", "split", "chosen", "reason", "hierarchical_time_s", "des_time_s", "bottleneck",
-    "edge_batch_s", "uplink_batch_s", "cloud_batch_s", "bytes_up_per_sample", "edge_memory_mib", "memory_budget_mib",
-    "fits_memory", "memory_peak_phase", "weights_mib", "optimizer_mib", "activations_mib", "buffer_mib",
-    "full_cloud_accuracy", "final_accuracy", "early_exit_accuracy", "accuracy_drop", "within_accuracy",
+    "edge_batch_s", "uplink_batch_s", "cloud_batch_s", "bytes_up_per_sample", "raw_bytes_per_sample", "edge_memory_mib",
+    "memory_budget_mib", "fits_memory", "memory_peak_phase", "weights_mib", "optimizer_mib", "activations_mib",
+    "buffer_mib", "full_cloud_accuracy", "final_accuracy", "early_exit_accuracy", "accuracy_drop", "within_accuracy",
     "split_learning_time_s", "split_learning_chosen", "split_learning_reason", "split_learning_edge_memory_mib",
     "split_learning_accuracy_drop",
 ]
@@ -209,6 +210,7 @@ def point_row(scenario: Scenario, spec: RunSpec, model: str, split: str, memory:
            "hierarchical_time_s": time_s, "bottleneck": max(stages, key=stages.get),
            "edge_batch_s": stages["edge"], "uplink_batch_s": stages["uplink"], "cloud_batch_s": stages["cloud"],
            "bytes_up_per_sample": uplink_payload_bytes(costs, "hierarchical") / costs.batch_size,
+           "raw_bytes_per_sample": uplink_payload_bytes(costs, "full_cloud") / costs.batch_size,
            "memory_budget_mib": budget_mib}
     if memory is not None:
         row.update(edge_memory_mib=memory.peak_mib, fits_memory=budget_mib is None or memory.peak_mib <= budget_mib,

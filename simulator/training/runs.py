@@ -26,7 +26,8 @@ import torch
 from ..core.executors import CPU_JOB, SERIAL, Executor, Resources
 from ..core.files import atomic_write_text
 from ..core.progress import progress_bar
-from ..models import build_model
+from ..data.specs import DATASETS
+from ..models import PAPER_MODELS, build_model, model_slug
 from ..models.device import resolve_device
 from .methods import MethodTrainer
 from .optimizer import OptimizerConfig
@@ -63,6 +64,8 @@ class TrainingRun:
     seed: int
     device: str
     cloud_skip: str = ""  # hierarchical: the batches the cloud skips, in `skips`' text form; "" for none
+    input_size: int | None = None  # the proxy's images resized to this many pixels; None: the dataset's own
+    points: tuple[str, ...] | None = None  # separation points declared by hand (models.graph); None: traced
 
     @classmethod
     def of(cls, model: str, method: str, split: str, codec: str, cloud_skip: str = "", **rest) -> "TrainingRun":
@@ -77,10 +80,12 @@ class TrainingRun:
 
     def key(self) -> str:
         """A hash of the run, torch's version and the code version; a run without skips leaves
-        `cloud_skip` out, so it keeps the key it had before the field existed."""
+        `cloud_skip` out, and one at the dataset's own size without declared points leaves
+        `input_size` and `points` out, so it keeps the key it had before those fields existed."""
         run = asdict(self)
-        if not self.cloud_skip:
-            del run["cloud_skip"]
+        for name, empty in (("cloud_skip", ""), ("input_size", None), ("points", None)):
+            if run[name] == empty:
+                del run[name]
         payload = json.dumps({"run": run, "torch": torch.__version__.split("+")[0],
                               "code": TRAINING_CODE_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -117,6 +122,8 @@ class TrainingResult:
         data = json.loads(text)
         run = data["run"]
         run["optimizer"] = OptimizerConfig(**run["optimizer"])
+        if run.get("points") is not None:
+            run["points"] = tuple(run["points"])
         return cls(TrainingRun(**run), tuple(EpochMetrics(**e) for e in data["epochs"]), data["device_name"], True)
 
 
@@ -141,7 +148,7 @@ def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) 
     """
     device = resolve_device(run.device, "accuracy.device")
     torch.manual_seed(run.seed)
-    model = build_model(run.model, run.dataset, run.width)
+    model = build_model(run.model, run.dataset, run.width, run.input_size, run.points)
     point = run.split or model.split_points[len(model.split_points) // 2]  # full_cloud: any cut, same math
     skips = decode_skips(run.cloud_skip, run.epochs, len(train_batches))
     trainer = MethodTrainer(model, point, run.method, run.codec or "fp32", run.optimizer,
@@ -180,7 +187,7 @@ class TrainingCache:
         self.root = Path(root) if root is not None else default_cache_dir()
 
     def path(self, run: TrainingRun) -> Path:
-        return self.root / f"{run.model}-{run.method}-{run.key()}.json"
+        return self.root / f"{model_slug(run.model)}-{run.method}-{run.key()}.json"
 
     def get(self, run: TrainingRun) -> TrainingResult | None:
         path = self.path(run)
@@ -201,19 +208,37 @@ class TrainingCache:
 RowKey = tuple[str, str, str]  # (model, method, split) of results.csv rows; split is "" for full_cloud
 
 
+def training_size(scenario) -> int | None:
+    """The pixels the proxy trains at: accuracy.input_size, else workload.input_size; None when
+    that is the trained dataset's own size (no resizing)."""
+    a, w = scenario.accuracy, scenario.workload
+    size = a.input_size or w.input_size
+    native = DATASETS[a.dataset or w.dataset].input_shape[1]
+    return None if size in (None, native) else size
+
+
 def run_settings(scenario) -> dict:
     """The TrainingRun fields every run of a scenario shares (from its `accuracy` section)."""
     a, w = scenario.accuracy, scenario.workload
     optimizer = OptimizerConfig(lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule)
     return dict(dataset=a.dataset or w.dataset, width=a.width, epochs=a.epochs, train_subset=a.train_subset,
                 test_subset=a.test_subset, batch_size=a.batch_size or w.batch_size, optimizer=optimizer,
-                seed=scenario.seed if a.seed is None else a.seed, device=a.device)
+                seed=scenario.seed if a.seed is None else a.seed, device=a.device, input_size=training_size(scenario))
+
+
+def model_settings(scenario, model: str) -> dict:
+    """The fields that depend on the model: the width multiplier (the paper's models only; the
+    others train at their own width, 1) and the declared separation points."""
+    config = next((m for m in scenario.workload.models if m.name == model), None)
+    points = tuple(config.points) if config is not None and config.points else None
+    return {"width": scenario.accuracy.width if model in PAPER_MODELS else 1.0, "points": points}
 
 
 def training_runs(scenario, rows: list[RowKey]) -> dict[RowKey, TrainingRun]:
     """(model, method, split) -> the canonical TrainingRun giving that row's accuracy."""
     common = run_settings(scenario)
-    return {(model, method, split): TrainingRun.of(model, method, split, scenario.network.codec, **common)
+    return {(model, method, split): TrainingRun.of(model, method, split, scenario.network.codec,
+                                                   **{**common, **model_settings(scenario, model)})
             for model, method, split in rows}
 
 
@@ -223,8 +248,16 @@ def proxy_note(scenario) -> str:
     differences = []
     if (a.dataset or w.dataset) != w.dataset:
         differences.append(f"{a.dataset} stands in for {w.dataset}")
-    if a.width != 1.0:
-        differences.append(f"width {a.width:g}")
+    trained = DATASETS[a.dataset or w.dataset]
+    size = training_size(scenario)
+    if size is not None:
+        differences.append(f"{trained.name} resized from {trained.input_shape[1]} to {size} pixels on the fly")
+    simulated = w.input_size or DATASETS[w.dataset].input_shape[1]
+    if (size or trained.input_shape[1]) != simulated:
+        differences.append(f"trained at {size or trained.input_shape[1]} pixels, simulated at {simulated}")
+    paper = [m.name for m in w.models if m.name in PAPER_MODELS]
+    if a.width != 1.0 and paper:
+        differences.append(f"width {a.width:g}" + ("" if len(paper) == len(w.models) else f" ({', '.join(paper)})"))
     if a.epochs != w.epochs:
         differences.append(f"{a.epochs} of {w.epochs} epochs")
     if a.train_subset is not None:
@@ -254,8 +287,8 @@ def batch_loaders(run: TrainingRun, train_set, test_set) -> tuple:
     from ..data.batching import BatchLoader
 
     device = str(resolve_device(run.device, "accuracy.device"))
-    return (BatchLoader(train_set, run.batch_size, True, run.seed, device),
-            BatchLoader(test_set, 256, False, run.seed, device))
+    return (BatchLoader(train_set, run.batch_size, True, run.seed, device, input_size=run.input_size),
+            BatchLoader(test_set, 256, False, run.seed, device, input_size=run.input_size))
 
 
 @dataclass(frozen=True)
