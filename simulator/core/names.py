@@ -25,3 +25,7 @@ AUTO = "auto"  # `split: auto` in a scenario: the separation point is chosen per
 def edge_compute(has_gpu: bool) -> str:
     """The edge resource that runs forward, backward and the optimizer step: its GPU, or its CPU without one."""
     return EDGE_GPU if has_gpu else EDGE_CPU
+
+# The paper's two hand-split models (models/vgg.py, models/resnet.py): the only ones the width
+# multiplier scales. Here so that reports can tell them apart without importing torch.
+PAPER_MODEL_NAMES = ("vgg16", "resnet18")

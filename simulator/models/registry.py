@@ -24,12 +24,14 @@ from pathlib import Path
 from torch import nn
 
 from ..core.errors import UserError
+from ..core.names import PAPER_MODEL_NAMES
 from .blocks import BlockNet
 from .graph import traced_parts
 from .resnet import resnet18
 from .vgg import vgg16
 
 PAPER_MODELS: dict[str, Callable[..., BlockNet]] = {"vgg16": vgg16, "resnet18": resnet18}
+assert tuple(PAPER_MODELS) == PAPER_MODEL_NAMES
 TORCHVISION_PREFIX = "torchvision.models:"
 
 

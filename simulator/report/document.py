@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.names import PAPER_MODEL_NAMES
 from ..core.text import bytes_text, duration_text, percent_text, reduction_text
 from ..links.traces import load_trace
 from .data import RunData
@@ -52,7 +53,9 @@ def accuracy_text(a: dict, w: dict) -> str:
     if not a.get("trained"):
         return "not trained (`--no-train` or `accuracy: {enabled: false}`): accuracy columns are empty"
     subset = lambda v: "all" if v is None else f"{v:,}"  # noqa: E731
-    return (f"real training of {a.get('dataset') or w['dataset']}, width {a['width']:g}, {a['epochs']} epochs, "
+    paper = [m["name"] for m in w.get("models", []) if m["name"] in PAPER_MODEL_NAMES]
+    width = "" if w.get("models") and not paper else f"width {a['width']:g}, "  # the paper's models only
+    return (f"real training of {a.get('dataset') or w['dataset']}, {width}{a['epochs']} epochs, "
             f"{subset(a['train_subset'])} training / {subset(a['test_subset'])} test samples, "
             f"{a['optimizer']} lr {a['lr']:g}, on {a['device']}; {a.get('proxy') or 'no proxy: the workload itself'}")
 
