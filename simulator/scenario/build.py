@@ -114,7 +114,7 @@ def check_workload(s: Scenario, file: str) -> None:
             raise UserError(f"{file}: workload.models[{i}].points must list module paths (e.g. features.7), in "
                             f"execution order; leave it out to find them by tracing")
         try:
-            points = model_blocks(model.name, w.dataset, w.input_size, points_of(model))[1]
+            points = model_blocks(model.name, w.dataset, w.input_size, model.declared_points)[1]
         except UserError as exc:
             raise UserError(f"{file}: workload.models[{i}].name: {exc}") from None
         for method in SPLIT_METHODS:
@@ -261,11 +261,6 @@ def check_accuracy(s: Scenario, file: str) -> None:
                                 f"null takes them all")
 
 
-def points_of(model) -> tuple[str, ...] | None:
-    """A ModelConfig's declared separation points as a tuple (None: found by tracing)."""
-    return tuple(model.points) if model.points else None
-
-
 @functools.cache
 def model_blocks(model: str, dataset: str, input_size: int | None = None,
                  points: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -299,7 +294,7 @@ def load_profiles(s: Scenario, file: str) -> tuple[dict[str, Profile], dict[str,
                 if getattr(profile, attr) != want:
                     raise UserError(f"{file}: {key}: profile is for {attr} {shown(getattr(profile, attr))}, the "
                                     f"workload needs {want!r} (profile another, or derive one)")
-            blocks, points = model_blocks(model.name, s.workload.dataset, s.workload.input_size, points_of(model))
+            blocks, points = model_blocks(model.name, s.workload.dataset, s.workload.input_size, model.declared_points)
             if tuple(profile.layer_names) != blocks:
                 raise UserError(f"{file}: {key}: profile has the blocks {shown(profile.layer_names)}, but "
                                 f"{model.name} has {', '.join(blocks)} (profile it again)")

@@ -34,6 +34,11 @@ class ModelConfig:
     # points are not found by tracing; default: found automatically
     points: list[str] | None = None
 
+    @property
+    def declared_points(self) -> tuple[str, ...] | None:
+        """`points` as a tuple (hashable: a cache key); None when they are found by tracing."""
+        return tuple(self.points) if self.points else None
+
     def split_for(self, method: str) -> str:
         """The point `method` trains at: a block name or AUTO; "" for full_cloud (no cut)."""
         if method not in SPLIT_METHODS:

@@ -230,8 +230,8 @@ def model_settings(scenario, model: str) -> dict:
     """The fields that depend on the model: the width multiplier (the paper's models only; the
     others train at their own width, 1) and the declared separation points."""
     config = next((m for m in scenario.workload.models if m.name == model), None)
-    points = tuple(config.points) if config is not None and config.points else None
-    return {"width": scenario.accuracy.width if model in PAPER_MODELS else 1.0, "points": points}
+    return {"width": scenario.accuracy.width if model in PAPER_MODELS else 1.0,
+            "points": config.declared_points if config is not None else None}
 
 
 def training_runs(scenario, rows: list[RowKey]) -> dict[RowKey, TrainingRun]:
@@ -253,7 +253,7 @@ def proxy_note(scenario) -> str:
     if size is not None:
         differences.append(f"{trained.name} resized from {trained.input_shape[1]} to {size} pixels on the fly")
     simulated = w.input_size or DATASETS[w.dataset].input_shape[1]
-    if (size or trained.input_shape[1]) != simulated:
+    if (a.input_size or w.input_size) is not None and (size or trained.input_shape[1]) != simulated:
         differences.append(f"trained at {size or trained.input_shape[1]} pixels, simulated at {simulated}")
     paper = [m.name for m in w.models if m.name in PAPER_MODELS]
     if a.width != 1.0 and paper:
