@@ -122,9 +122,10 @@ def build_any(name: str, input_shape: tuple[int, int, int], num_classes: int,
     kind = model_kind(name)
     channels, size, _ = input_shape
     model = instantiate(name, kind, num_classes, size)
-    tries = [channels] if kind == "import" and channels == 3 else ([3] if kind == "torchvision" else [channels, 3])
+    # torchvision's models take 3 channels; a user's model gets the dataset's, then 3 if that fails
+    tries = [3] if kind == "torchvision" else list(dict.fromkeys([channels, 3]))
     error = None
-    for model_channels in dict.fromkeys(tries):
+    for model_channels in tries:
         try:
             parts, _ = traced_parts(model, input_shape, name, points,
                                     repeat_to=model_channels if model_channels != channels else None)
