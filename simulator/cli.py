@@ -286,8 +286,19 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {written_text(write_report(args.folder))}")
 
 
+def refuse_fleet(path: str, command: str) -> None:
+    """`command` runs one edge: a fleet scenario (edges:) gets one line saying so."""
+    from .scenario.load import load_scenario
+
+    if load_scenario(path).is_fleet:
+        raise UserError(f"{path}: simulate {command} runs one edge device; this scenario is a fleet (edges:). Run it "
+                        f"with `simulate {path}`, or give one edge (edge:) to {command} it")
+
+
 def cmd_emulate(args: argparse.Namespace) -> None:
     from .emulation.launcher import emulate
+
+    refuse_fleet(args.scenario, "emulate")
 
     emulate(args.scenario, args.uplink_mbps, args.batches, args.cloud, args.timeout_s, progress=not args.no_progress,
             part_steps=args.part_steps, measure_only=args.measure_steps, out=args.out)
@@ -307,14 +318,20 @@ def cmd_emulate_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from .fleet.runner import run_fleet
+    from .scenario.load import load_scenario
     from .sweep.runner import run_scenario
 
-    run_scenario(args.scenario, progress=not args.no_progress, train=not args.no_train, engine=args.engine,
-                 executor=executor_of(args))
+    scenario = load_scenario(args.scenario)
+    run = run_fleet if scenario.is_fleet else run_scenario
+    run(scenario, progress=not args.no_progress, train=not args.no_train, engine=args.engine,
+        executor=executor_of(args))
 
 
 def cmd_split(args: argparse.Namespace) -> None:
     from .sweep.split_command import run_split
+
+    refuse_fleet(args.scenario, "split")
 
     run_split(args.scenario, progress=not args.no_progress, train=not args.no_train, engine=args.engine,
               executor=executor_of(args))

@@ -71,8 +71,8 @@ def scenario_data(folder: Path, changes: dict | None = None, base: str = "low_bi
             section[leaf] = value
     models = {m["name"] for m in data["workload"]["models"]}
     for side in ("edge", "cloud"):
-        profiles = data.get(side, {}).get("profiles", {})
-        if not isinstance(profiles, dict):  # a device name
+        profiles = (data.get(side) or {}).get("profiles", {})
+        if not isinstance(profiles, dict) or not profiles:  # a device name, or no such section (a fleet's edges)
             continue
         data[side]["profiles"] = {m: str(ROOT / p) if (ROOT / p).is_file() else p  # shipped profiles, made absolute
                                   for m, p in profiles.items() if m in models}

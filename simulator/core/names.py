@@ -19,6 +19,14 @@ PREP, FORWARD, BACKWARD, TRAIN, SEND, PROPAGATE = "prep", "forward", "backward",
 
 Stage = tuple[str, str]  # (resource, what)
 
+# Fleets (README, "Fleets"): how the methods run across many edges.
+SplitLearningMode = Literal["sequential", "parallel"]  # edges take turns, or SplitFed (all at once)
+SPLIT_LEARNING_MODES: tuple[str, ...] = typing.get_args(SplitLearningMode)
+CloudOrder = Literal["fifo", "round_robin"]  # the order the cloud trains the edges' delivered batches
+CLOUD_ORDERS: tuple[str, ...] = typing.get_args(CloudOrder)
+EdgeSync = Literal["none", "epoch"]  # hierarchical: average the edge parts never, or at each epoch's end
+EDGE_SYNCS: tuple[str, ...] = typing.get_args(EdgeSync)
+
 AUTO = "auto"  # `split: auto` in a scenario: the separation point is chosen per bit rate (sweep.choose_split)
 
 

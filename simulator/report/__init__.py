@@ -6,17 +6,20 @@ two more on a cellular link - a trace, outages - and five more for a sweep and i
                           and stalls.csv where written), draw the figures, write the report
                           beside them; every file written whole or not at all
 
+A fleet's folder (its edges.csv; README, "Fleets") gets the fleet report instead
+(`fleet_document.write_fleet_report`: fig_fleet_scaling.png, fig_fleet_spread.png).
+
 Every scenario run calls it at the end; `simulate report FOLDER` calls it on saved results.
 Each figure function returns a ReportFigure whose `data` is exactly what it plotted.
 """
 from pathlib import Path
 
-from ..core.files import atomic_write_bytes, atomic_write_text
 from .accuracy_figure import fig_time_to_accuracy
 from .data import RunData, load_run
 from .document import report_blocks
+from .fleet_document import FLEET_REPORT_FILES, is_fleet_run, write_fleet_report
 from .network_figures import fig_link_traces, fig_worst_outage
-from .render import to_html, to_markdown
+from .render import write_document
 from .runtime_figures import crossovers, fig_bytes, fig_reduction, fig_time_vs_bitrate
 from .split_figure import fig_split
 from .style import METHOD_COLOURS, ReportFigure
@@ -36,8 +39,19 @@ FIGURES = (fig_time_vs_bitrate, fig_reduction, fig_time_to_accuracy, fig_timelin
 # ONLY_WHERE only where the run has what they show).
 REPORT_FILES = ("report.md", "report.html", *(f"{draw.__name__}.png" for draw in FIGURES))
 
-__all__ = ["FIGURES", "REPORT_FILES", "METHOD_COLOURS", "ReportFigure", "RunData", "crossovers", "draw_figures", "load_run",
-           "write_report", "written_text"]
+__all__ = [
+    "FIGURES",
+    "FLEET_REPORT_FILES",
+    "METHOD_COLOURS",
+    "REPORT_FILES",
+    "ReportFigure",
+    "RunData",
+    "crossovers",
+    "draw_figures",
+    "load_run",
+    "write_report",
+    "written_text",
+]
 
 
 SWEEP_FIGURES = (fig_sweep_lines, fig_sweep_pairs_split_learning, fig_sweep_pairs_full_cloud, fig_targets)
@@ -67,24 +81,14 @@ def write_report(folder: str | Path) -> list[Path]:
     A figure that cannot be drawn (e.g. no training.csv) is replaced by a note in the report,
     and a stale PNG of it from an earlier run is removed.
     """
+    if is_fleet_run(folder):
+        return write_fleet_report(folder)
     run = load_run(folder)
     figures = draw_figures(run)
-    written = []
     for draw in ONLY_WHERE:  # a stale figure of an earlier run of the folder that this run does not draw
         if draw.__name__ not in {f.file_name[:-4] for f in figures}:
             (run.folder / f"{draw.__name__}.png").unlink(missing_ok=True)
-    for figure in figures:
-        path = run.folder / figure.file_name
-        if figure.png is None:
-            path.unlink(missing_ok=True)
-            continue
-        atomic_write_bytes(path, figure.png)
-        written.append(path)
-    blocks = report_blocks(run, figures)
-    for name, text in (("report.md", to_markdown(blocks)), ("report.html", to_html(blocks))):
-        atomic_write_text(run.folder / name, text)
-        written.append(run.folder / name)
-    return written
+    return write_document(run.folder, figures, report_blocks(run, figures))
 
 
 def written_text(paths: list[Path]) -> str:

@@ -108,15 +108,18 @@ class RunData:
         return table.rename(columns=dict(zip(columns, ("ci_low", "ci_high")))).reset_index(drop=True)
 
 
-def read_csv(folder: Path, name: str) -> pd.DataFrame:
+def read_csv(folder: Path, name: str, required: dict[str, list[str]] | None = None,
+             kind: str = "scenario") -> pd.DataFrame:
+    """`folder`/`name` as a table with the columns `required[name]` (default: a scenario run's),
+    or one line saying what is wrong; `kind` names the run folder in that line."""
     path = folder / name
     if not path.exists():
-        raise UserError(f"{folder}: not a scenario run folder ({name} is missing; run `simulate SCENARIO.yaml`)")
+        raise UserError(f"{folder}: not a {kind} run folder ({name} is missing; run `simulate SCENARIO.yaml`)")
     try:
         table = pd.read_csv(io.StringIO(read_text(path, name, MAX_TABLE_BYTES)))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
+    missing = [c for c in (required or REQUIRED_COLUMNS)[name] if c not in table.columns]
     if missing:
         raise UserError(f"{path}: missing column {missing[0]!r} (written by another version? run the scenario again)")
     if "uplink_mbps" in table.columns:

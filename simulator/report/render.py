@@ -4,10 +4,13 @@ from disk with no server.
 """
 import base64
 import html
+from pathlib import Path
+
+from ..core.files import atomic_write_bytes, atomic_write_text
 
 
 def to_markdown(blocks: list) -> str:
-    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+    cell = lambda text: str(text).replace("|", "\\|")
     out = []
     for kind, *rest in blocks:
         if kind in ("h1", "h2", "h3"):
@@ -64,3 +67,20 @@ def to_html(blocks: list) -> str:
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
+
+
+def write_document(folder: Path, figures: list, blocks: list) -> list[Path]:
+    """Write each figure's PNG (removing the stale PNG of one not drawn this time), then
+    report.md and report.html of `blocks`, each whole; return the paths written."""
+    written = []
+    for figure in figures:
+        path = folder / figure.file_name
+        if figure.png is None:
+            path.unlink(missing_ok=True)
+            continue
+        atomic_write_bytes(path, figure.png)
+        written.append(path)
+    for name, text in (("report.md", to_markdown(blocks)), ("report.html", to_html(blocks))):
+        atomic_write_text(folder / name, text)
+        written.append(folder / name)
+    return written

@@ -3,6 +3,7 @@ limit (`limits`), and load and check every profile it names (`load` reads the fi
 the sweep and target checks of `grid`). Errors are one line naming the file and
 the key (README, "Scenario keys").
 """
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from ..data.specs import DATASETS
 from ..links.traces import load_trace
 from ..models import build_model, model_slug
 from ..profiling.schema import Profile
-from .config import PAIRED, SPLIT_METHODS, MethodSplits, Scenario
+from .config import PAIRED, SPLIT_METHODS, FleetConfig, MethodSplits, Scenario
+from .fleet import build_groups
 from .limits import (
     MAX_ACCURACY_EPOCHS,
     MAX_ACCURACY_WIDTH,
@@ -24,6 +26,7 @@ from .limits import (
     MAX_EPOCH_ROWS,
     MAX_EPOCHS,
     MAX_EVENT_BATCHES,
+    MAX_FLEET_EDGES,
     MAX_INPUT_SIZE,
     MAX_MTU_BYTES,
     MAX_RATE_MBPS,
@@ -45,6 +48,26 @@ def scenario_from_data(data: Any, file: str) -> Scenario:
     scenario.path, scenario.data = file, data
     scenario.name = scenario.name or Path(file).stem
     scenario.output_dir = scenario.output_dir or str(Path("reports") / scenario.name)
+    if scenario.is_fleet:
+        if scenario.edge is not None:
+            raise UserError(f"{file}: edge and edges exclude each other; give one edge device (edge) or a fleet "
+                            "(edges: a list of groups)")
+        check_values(scenario, file)
+        scenario.groups = build_groups(scenario, data, file, scenario_from_data)
+        first = scenario.groups[0]
+        scenario.edge, scenario.edge_profiles, scenario.cloud_profiles = first.edge, first.edge_profiles, \
+            first.cloud_profiles
+        return scenario
+    if scenario.edge is None:
+        raise UserError(f"{file}: missing key edge (the edge device; or edges, a list of groups, for a fleet)")
+    if scenario.cloud.gpus != 1:
+        raise UserError(f"{file}: cloud.gpus {scenario.cloud.gpus} needs a fleet (edges:); one edge's batches are "
+                        "trained one at a time")
+    if scenario.network.cell_uplink_mbps is not None:
+        raise UserError(f"{file}: network.cell_uplink_mbps needs a fleet (edges:); one edge has its link to itself")
+    changed = [f.name for f in dataclasses.fields(FleetConfig) if getattr(scenario.fleet, f.name) != f.default]
+    if changed:
+        raise UserError(f"{file}: fleet.{changed[0]} needs a fleet (edges:); with one edge it changes nothing")
     check_values(scenario, file)
     scenario.edge_profiles, scenario.cloud_profiles = load_profiles(scenario, file)
     return scenario
@@ -60,8 +83,13 @@ def check_values(s: Scenario, file: str) -> None:
     check_workload(s, file)
     check_network(s, file)
     check_accuracy(s, file)
-    if s.edge.memory_mib is not None:
+    if s.edge is not None and s.edge.memory_mib is not None:
         positive(file, "edge.memory_mib", s.edge.memory_mib)
+    if s.cloud.gpus < 1:
+        raise UserError(f"{file}: cloud.gpus must be >= 1, got {s.cloud.gpus}")
+    MAX_FLEET_EDGES.check(file, "cloud.gpus", s.cloud.gpus)
+    if s.fleet.dirichlet_alpha is not None:
+        positive(file, "fleet.dirichlet_alpha", s.fleet.dirichlet_alpha)
     if not 0 <= s.split_search.max_accuracy_drop < 1:
         raise UserError(f"{file}: split_search.max_accuracy_drop must be in [0, 1) (a fraction: 0.02 = 2 points), "
                         f"got {s.split_search.max_accuracy_drop}")
@@ -75,6 +103,8 @@ def check_values(s: Scenario, file: str) -> None:
     MAX_EPOCH_ROWS.check(file, f"workload.epochs {s.workload.epochs:,} x {runs:,} runs (models x network.uplink_mbps "
                          "x methods) =", s.workload.epochs * runs)
     n = s.network
+    if s.is_fleet:
+        return  # each group checks its own share (scenario.fleet); the fleet's total has its own limit
     if n.jitter_ms > 0 or n.loss_rate > 0 or n.uplink_trace or n.downlink_trace or n.outages or n.outage_model \
             or n.uplink_buffer_policy != "block":
         batches = s.workload.epochs * s.batches_per_epoch
@@ -135,7 +165,7 @@ def check_workload(s: Scenario, file: str) -> None:
 def check_network(s: Scenario, file: str) -> None:
     n = s.network
     check_traces(s, file)
-    if not n.uplink_mbps:
+    if not n.uplink_mbps and not s.is_fleet:  # a fleet's groups may each set their own (scenario.fleet)
         raise UserError(f"{file}: network.uplink_mbps is empty; give at least one bit rate in Mbit/s")
     MAX_UPLINK_RATES.check(file, "the number of network.uplink_mbps rates", len(n.uplink_mbps))
     positive(file, "network.downlink_ratio", n.downlink_ratio)

@@ -4,7 +4,16 @@ reads and validates them, in one place (README, "Scenario keys", documents every
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..core.names import AUTO, HIERARCHICAL, METHODS, SPLIT_LEARNING, Method
+from ..core.names import (
+    AUTO,
+    HIERARCHICAL,
+    METHODS,
+    SPLIT_LEARNING,
+    CloudOrder,
+    EdgeSync,
+    Method,
+    SplitLearningMode,
+)
 from ..data.provision import Download
 from ..data.specs import DATASETS
 from ..profiling.schema import Profile
@@ -76,9 +85,35 @@ class EdgeConfig:
 
 
 @dataclass
+class EdgeGroupConfig:
+    """One group of identical edges in a fleet (`edges:`; README, "Fleets")."""
+
+    count: int  # edges in the group
+    profiles: dict[str, str] | str  # as edge.profiles
+    name: str = ""  # label in edges.csv and the report; default: group<i>
+    compute: Literal["cpu", "gpu", "auto"] = "auto"  # as edge.compute
+    memory_mib: float | None = None  # as edge.memory_mib
+    # network keys overriding the scenario's for this group's links: uplink_mbps (one rate; default:
+    # the scenario's rates), downlink_mbps, latency_ms, jitter_ms, loss_rate, uplink_trace, outages, ...
+    network: dict[str, Any] = field(default_factory=dict)
+    train_samples: int | None = None  # each edge's share, samples per epoch; default: the workload's, split evenly
+
+
+@dataclass
+class FleetConfig:
+    """How the methods run across a fleet (README, "Fleets")."""
+
+    split_learning: SplitLearningMode = "sequential"  # edges take turns, or SplitFed (all at once)
+    cloud_order: CloudOrder = "fifo"  # the order the cloud trains the edges' delivered batches
+    edge_sync: EdgeSync = "none"  # hierarchical: average the edge parts at each epoch's end
+    dirichlet_alpha: float | None = None  # real training's data split: null = IID, else non-IID Dirichlet(alpha)
+
+
+@dataclass
 class CloudConfig:
     profiles: dict[str, str] | str  # model name -> profile JSON of the cloud GPU, or a device name (as edge.profiles)
     name: str = ""
+    gpus: int = 1  # identical GPUs serving one queue (fleets)
 
 
 @dataclass
@@ -119,6 +154,9 @@ class NetworkConfig:
     trace_offset_s: float | Literal["random"] = 0.0  # where in the trace the run starts; random: from the seed
     outages: list[OutageWindow] = field(default_factory=list)  # windows in which both links carry nothing
     outage_model: OutageModel | None = None
+    # fleets: uplink capacity shared by every edge, Mbit/s; active transmitters split it equally, each
+    # also capped by its own link (null: every edge has its own link)
+    cell_uplink_mbps: float | None = None
 
 
 @dataclass
@@ -175,9 +213,11 @@ class TargetConfig:
 @dataclass
 class Scenario:
     workload: WorkloadConfig
-    edge: EdgeConfig
     cloud: CloudConfig
     network: NetworkConfig
+    edge: EdgeConfig | None = None  # one edge device; or `edges`, a fleet
+    edges: list[EdgeGroupConfig] = field(default_factory=list)  # a fleet: groups of edges (README, "Fleets")
+    fleet: FleetConfig = field(default_factory=FleetConfig)
     methods: list[Method] = field(default_factory=lambda: list(METHODS))
     full_cloud: FullCloudConfig = field(default_factory=FullCloudConfig)
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
@@ -196,6 +236,12 @@ class Scenario:
     downlink_trace_mean_mbps: float = field(default=0.0, init=False)  # set with network.downlink_trace
     edge_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
     cloud_profiles: dict[str, Profile] = field(default_factory=dict, init=False)
+    # a fleet's groups, each as the one-edge scenario of one of its edges (`scenario.fleet`)
+    groups: list["Scenario"] = field(default_factory=list, init=False)
+
+    @property
+    def is_fleet(self) -> bool:
+        return bool(self.edges)
 
     @property
     def train_samples(self) -> int:
@@ -230,6 +276,12 @@ class Scenario:
 
     def summary(self) -> str:
         models = ", ".join(f"{m.name}@{m.split_text()}" for m in self.workload.models)
+        if self.is_fleet:
+            groups = ", ".join(f"{c.count} x {c.name}" for c in self.edges)
+            rates = f" x {len(self.network.uplink_mbps)} uplink rates" if self.network.uplink_mbps else ""
+            return (f"{models} on {self.workload.dataset}, {len(self.methods)} methods{rates}; a fleet of {groups} "
+                    f"({sum(c.count for c in self.edges)} edges), {self.cloud.gpus} cloud GPU(s), "
+                    f"{self.workload.epochs} epochs")
         return (f"{models} on {self.workload.dataset}, {len(self.methods)} methods x "
                 f"{len(self.network.uplink_mbps)} uplink rates, {self.workload.epochs} epochs of "
                 f"{self.batches_per_epoch} batches")

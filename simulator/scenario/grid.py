@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 import json
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,17 +69,29 @@ def check_key(scenario: Scenario, key: str) -> None:
     file = scenario.path
     if key in NOT_SWEPT:
         raise UserError(f"{file}: sweep.{key_text(key)} cannot be swept: it is {NOT_SWEPT[key]}")
-    cls, walked = Scenario, []
-    for part in key.split("."):
+    cls, walked, value = Scenario, [], scenario
+    parts = key.split(".")
+    while parts:
+        part = parts.pop(0)
         fields, hints = file_fields(cls)
         if part not in fields:
             where = f" of {'.'.join(walked)}" if walked else ""
             raise UserError(f"{file}: sweep.{key_text(key)} is not a scenario key; valid keys{where}: "
                             + ", ".join(f for f in fields if ".".join([*walked, f]) not in NOT_SWEPT))
         walked.append(part)
-        cls = next((t for t in (hints[part], *getattr(hints[part], "__args__", ())) if dataclasses.is_dataclass(t)),
-                   None)
-        if cls is None and len(walked) < len(key.split(".")):
+        value = getattr(value, part, None)
+        hint = hints[part]
+        if typing.get_origin(hint) is list and parts and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            index = parts.pop(0)  # a list of sections (edges): one of them by its index, edges.0.count
+            items = value if isinstance(value, list) else []
+            if not index.isdigit() or int(index) >= len(items):
+                raise UserError(f"{file}: sweep.{key_text(key)}: {'.'.join(walked)} has {len(items)} entries; name "
+                                f"one by its index, 0 to {len(items) - 1} (e.g. {'.'.join(walked)}.0.count)")
+            walked.append(index)
+            value, cls = items[int(index)], typing.get_args(hint)[0]
+            continue
+        cls = next((t for t in (hint, *getattr(hint, "__args__", ())) if dataclasses.is_dataclass(t)), None)
+        if cls is None and parts:
             raise UserError(f"{file}: sweep.{key_text(key)}: {'.'.join(walked)} has no keys inside it; sweep "
                             f"{'.'.join(walked)} itself")
 
@@ -92,10 +105,16 @@ def with_values(data: Any, values: dict[str, Any]) -> dict:
         node = out
         *parents, last = key.split(".")
         for part in parents:
-            if not isinstance(node.get(part), dict):
+            if isinstance(node, list):  # a list of sections (edges.0.count): check_key checked the index
+                node = node[int(part)]
+                continue
+            if not isinstance(node.get(part), (dict, list)):
                 node[part] = {}
             node = node[part]
-        node[last] = copy.deepcopy(value)
+        if isinstance(node, list):
+            node[int(last)] = copy.deepcopy(value)
+        else:
+            node[last] = copy.deepcopy(value)
     return out
 
 

@@ -51,6 +51,13 @@ MAX_EPOCH_ROWS = Limit(1_000_000, " rows", "epochs.csv holds one row per epoch o
 MAX_EVENT_BATCHES = Limit(1_000_000, " batches", "with jitter or loss every batch is simulated event by event, "
                           "about a minute and 0.6 GB per run here")
 
+# ---- fleets ----------------------------------------------------------------------------------
+MAX_FLEET_EDGES = Limit(100_000, " edges", "each edge is simulated with its own machine and links; 100,000 is "
+                        "about 0.5 GB before its first batch")
+# A fleet is simulated event by event (no fast forward): about 10,000-20,000 batches/s here.
+MAX_FLEET_BATCHES = Limit(50_000_000, " batches", "a fleet is simulated batch by batch, about an hour per "
+                          "50 million batches here; shorten the shares or the epochs")
+
 # ---- network -------------------------------------------------------------------------------
 MAX_REPLICATIONS = Limit(1_000, " replications", "a 95% interval narrows as 1/sqrt(N); 1,000 give it to 3%")
 MAX_TRACE_SCALE = Limit(1e6, "x", "a million times a measured cellular link is beyond any fibre")

@@ -63,39 +63,40 @@ class EdgeDevice:
         """Input prep of one batch on the CPU (process)."""
         yield from work(self.env, self.cpu, self.recorder.log(EDGE_CPU, PREP), batch, self.costs.edge_prep_s)
 
-    def train_hierarchical(self, n_batches: int, uplink: Link):
-        """Train edge blocks + early exit on every batch, queueing the features (+ labels) up;
-        blocks while the uplink buffer is full."""
+    def train_hierarchical(self, n_batches: int, uplink: Link, first: int = 0):
+        """Train edge blocks + early exit on batches first .. first + n_batches - 1, queueing the
+        features (+ labels) up; blocks while the uplink buffer is full."""
         log = self.recorder.log(self.compute_name, TRAIN)
         train_s = hierarchical_edge_train_s(self.costs)
         payload_bytes = uplink_payload_bytes(self.costs, HIERARCHICAL)
-        prepared = self.env.process(self.prepare(0))
-        for batch in range(n_batches):
+        last = first + n_batches - 1
+        prepared = self.env.process(self.prepare(first))
+        for batch in range(first, last + 1):
             yield prepared
-            if self.has_gpu and batch + 1 < n_batches:
+            if self.has_gpu and batch < last:
                 prepared = self.env.process(self.prepare(batch + 1))  # prefetch while the GPU trains
             yield from work(self.env, self.compute, log, batch, train_s)
             yield from uplink.send(batch, payload_bytes)
-            if not self.has_gpu and batch + 1 < n_batches:
+            if not self.has_gpu and batch < last:
                 prepared = self.env.process(self.prepare(batch + 1))
 
-    def train_split(self, n_batches: int, uplink: Link, downlink: Link):
-        """Split learning: prep, forward, activations (+ labels) up, wait for the gradient,
-        backward + step; the next batch starts only then."""
+    def train_split(self, n_batches: int, uplink: Link, downlink: Link, first: int = 0):
+        """Split learning on batches first .. first + n_batches - 1: prep, forward, activations
+        (+ labels) up, wait for the gradient, backward + step; the next batch starts only then."""
         forward = self.recorder.log(self.compute_name, FORWARD)
         backward = self.recorder.log(self.compute_name, BACKWARD)
         payload_bytes = uplink_payload_bytes(self.costs, SPLIT_LEARNING)
-        for batch in range(n_batches):
+        for batch in range(first, first + n_batches):
             yield from self.prepare(batch)
             yield from work(self.env, self.compute, forward, batch, split_edge_forward_s(self.costs))
             yield from uplink.send(batch, payload_bytes)
             yield downlink.delivered.get()
             yield from work(self.env, self.compute, backward, batch, split_edge_backward_s(self.costs))
 
-    def upload_raw(self, n_batches: int, uplink: Link):
+    def upload_raw(self, n_batches: int, uplink: Link, first: int = 0):
         """Full cloud: queue raw batches (+ labels) up, as fast as the uplink buffer allows."""
         payload_bytes = uplink_payload_bytes(self.costs, FULL_CLOUD)
-        for batch in range(n_batches):
+        for batch in range(first, first + n_batches):
             yield from uplink.send(batch, payload_bytes)
 
 

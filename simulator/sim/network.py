@@ -28,9 +28,18 @@ When the buffer is full, the sender's `policy` decides (`BUFFER_POLICIES`):
     drop_newest  the new payload is discarded
 
 A discarded batch never reaches the receiver; the link lists it in `dropped`.
+
+Fleets (`simulator.fleet`) add three things, all off by default:
+- `cell`: a capacity shared with other edges' uplinks (`fleet.cell.Cell`, processor sharing);
+  a payload's wire time is then the cell's, this link's rate being its cap;
+- `receiver`: where a delivered payload goes (default: this link's `delivered` store), so many
+  edges' uplinks can feed the cloud's one queue;
+- control payloads: a negative batch number (an edge part's weights, handed over or averaged)
+  uses no jitter or loss draw and is never dropped by the buffer policy.
 """
 import math
 from array import array
+from collections.abc import Callable
 
 import simpy
 
@@ -48,7 +57,7 @@ class Link:
 
     def __init__(self, env: simpy.Environment, name: str, spec: LinkSpec, draws: LinkDraws,
                  recorder: Recorder, buffer_batches: float = math.inf, policy: str = "block",
-                 keep_backlog: bool = False):
+                 keep_backlog: bool = False, cell=None, receiver: Callable[[int], None] | None = None):
         if policy not in BUFFER_POLICIES:
             raise ValueError(f"unknown buffer policy {policy!r}; valid: {', '.join(BUFFER_POLICIES)}")
         self.env = env
@@ -65,6 +74,11 @@ class Link:
         self.delivered = simpy.Store(env)  # batch numbers that reached the receiver
         self.last_delivery_s = env.now
         self.clock = LinkClock(spec.rate_mbps, spec.shape) if spec.shape.varies else None
+        if cell is not None and self.clock is not None:
+            raise ValueError("a link in a shared cell needs a constant rate (no trace, no outages)")
+        self.cell = cell  # fleet.cell.Cell shared with other uplinks, or None
+        self.cell_wait_s = 0.0  # seconds on the wire beyond what this link alone would take (the cell's share)
+        self.receiver = receiver or self.delivered.put
         self.dropped: list[tuple[float, int]] = []  # (time_s, batch) of every discarded payload
         # every backlog change over the whole run, for the report's worst-outage figure
         self.keep_backlog = keep_backlog
@@ -88,7 +102,7 @@ class Link:
     def send(self, batch: int, payload_bytes: int):
         """Sender side (use with `yield from`): queue the payload, waiting for room or dropping
         a payload by the policy when the buffer is full."""
-        if self.policy != "block" and self.backlog >= self.capacity:
+        if self.policy != "block" and self.backlog >= self.capacity and batch >= 0:
             if self.policy == "drop_newest" or not self.queue.items:
                 self._drop(batch)
                 return
@@ -115,8 +129,16 @@ class Link:
         while True:
             batch, payload_bytes = yield self.queue.get()
             start_s = self.env.now
-            extra = self.draws.extra(batch)
-            if self.clock is None:
+            extra = self.draws.extra(batch) if batch >= 0 else 0
+            if self.cell is not None:
+                _, alone_s = self.wire_time_s(payload_bytes, extra)  # bits on the wire at this link's rate
+                wire_bytes = payload_bytes + extra * min(self.spec.mtu_bytes, payload_bytes)
+                yield from self.cell.transfer(wire_bytes * 8, self.spec.rate_mbps * 1e6)
+                busy_s = self.env.now - start_s
+                if busy_s - alone_s > 1e-9 * busy_s:  # more than float rounding: the cell held it back
+                    self.cell_wait_s += busy_s - alone_s
+                held_s = extra * self.spec.retransmit_timeout_ms / 1e3
+            elif self.clock is None:
                 held_s, busy_s = self.wire_time_s(payload_bytes, extra)
             else:
                 resent_bytes = extra * min(self.spec.mtu_bytes, payload_bytes)
@@ -128,7 +150,7 @@ class Link:
             self._note_backlog(batch)
             yield self.buffer.get(1)  # room for the sender
             self.send_log.add(batch, start_s, self.env.now, busy_s, payload_bytes)
-            jitter_s = self.draws.jitter(batch)
+            jitter_s = self.draws.jitter(batch) if batch >= 0 else 0.0
             arrival_s = self.env.now + self.spec.latency_ms / 1e3 + jitter_s
             self.last_delivery_s = max(self.last_delivery_s, arrival_s)
             self.in_flight.put((batch, self.env.now, self.last_delivery_s))
@@ -139,4 +161,4 @@ class Link:
             batch, sent_s, delivery_s = yield self.in_flight.get()
             yield self.env.timeout(max(0.0, delivery_s - self.env.now))  # >= 0 despite rounding
             self.propagate_log.add(batch, sent_s, delivery_s)
-            self.delivered.put(batch)
+            self.receiver(batch)

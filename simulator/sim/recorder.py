@@ -58,7 +58,7 @@ class StageLog:
         self.last_busy_s = busy_s
         self.bytes += payload_bytes
         self.last_bytes = payload_bytes
-        if batch < self.recorder.trace_batches:
+        if 0 <= batch < self.recorder.trace_batches:  # a negative batch: weights (fleets), never traced
             self.recorder.trace.append(TraceEvent(*self.stage, batch, start_s, end_s))
         if self.stage == self.recorder.final_stage:
             self.recorder.final_batch_done(batch)
@@ -123,7 +123,7 @@ class Recorder:
         if pending is not None and pending[0] != self.env.now:  # that instant is over: its level counts
             self.max_backlog[link] = max(self.max_backlog.get(link, 0), pending[1])
         self.instant_backlog[link] = (self.env.now, backlog)
-        if batch < self.trace_batches:
+        if 0 <= batch < self.trace_batches:
             self.backlog_trace.setdefault(link, []).append((self.env.now, backlog))
 
     def peak_backlog(self, link: str) -> int:

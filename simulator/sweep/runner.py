@@ -382,11 +382,13 @@ def with_setting(table: pd.DataFrame, setting: Setting, swept: bool) -> pd.DataF
     return out[front + list(columns) + [c for c in table.columns if c not in front]]
 
 
-def run_scenario(path: str, progress: bool = True, train: bool = True, engine: str = "auto",
+def run_scenario(path: "str | Scenario", progress: bool = True, train: bool = True, engine: str = "auto",
                  executor: Executor = SERIAL) -> pd.DataFrame:
     """Simulate (and train) every setting of the scenario at `path` through `engine` on
     `executor`, print the summary and write the outputs."""
-    scenario = load_scenario(path)
+    scenario = path if isinstance(path, Scenario) else load_scenario(path)
+    if scenario.is_fleet:
+        raise ValueError(f"{scenario.path} is a fleet (edges:); run it with simulator.fleet.runner.run_fleet")
     folder = scenario.output_dir
     csv_path, training_path, split_path = f"{folder}/results.csv", f"{folder}/training.csv", f"{folder}/split_points.csv"
     from ..report import REPORT_FILES

@@ -183,6 +183,8 @@ def train(run: TrainingRun, train_batches, test_batches, progress: bool = True) 
 class TrainingCache:
     """One JSON file per finished run under `root`, named by the run's key."""
 
+    result_type = TrainingResult  # what an entry holds (`from_json`)
+
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
@@ -194,7 +196,7 @@ class TrainingCache:
         if not path.is_file():
             return None
         try:
-            result = TrainingResult.from_json(path.read_text())
+            result = self.result_type.from_json(path.read_text())
         except (ValueError, KeyError, TypeError, RecursionError):
             return None  # unreadable entry: retrain and overwrite
         return result if result.run == run else None

@@ -1,0 +1,1 @@
+"""Fleets: many edge devices training with one cloud (README, "Fleets")."""
