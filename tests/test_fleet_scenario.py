@@ -143,3 +143,14 @@ def test_groups_with_their_own_rates_need_no_scenario_rate(tmp_path):
     results = pd.read_csv(tmp_path / "out/results.csv")
     assert len(results) == 3 and results.uplink_mbps.isna().all()
     assert not math.isnan(results.total_time_s.iloc[0])
+
+
+def test_one_and_two_workers_write_the_same_files(tmp_path):
+    data = fleet_data(tmp_path, {"sweep": {"edges.0.count": [1, 2]}, "network.jitter_ms": 2.0})
+    one, two = dict(data, output_dir=str(tmp_path / "one")), dict(data, output_dir=str(tmp_path / "two"))
+    run(write(tmp_path, one, "one.yaml"), "--no-train")
+    proc = run_in_process("run", write(tmp_path, two, "two.yaml"), "--no-progress", "--workers", "2", "--no-train")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("results.csv", "edges.csv"):
+        first, second = (tmp_path / "one" / name).read_text(), (tmp_path / "two" / name).read_text()
+        assert first.replace("one", "two") == second.replace("one", "two"), name

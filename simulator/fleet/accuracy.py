@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from ..core.executors import Executor
 from ..core.names import FULL_CLOUD, HIERARCHICAL, SPLIT_LEARNING
 from ..scenario.config import Scenario
 from ..training.fleet import MAX_TRAINED_EDGES, FleetTrainingRun, fleet_accuracy
@@ -52,10 +53,11 @@ def fleet_training_runs(jobs: list) -> dict[int, FleetTrainingRun]:
     return runs
 
 
-def train_fleets(scenario: Scenario, runs: dict[int, FleetTrainingRun], progress: bool) -> dict:
-    """Every distinct run's result, from the cache or trained now."""
+def train_fleets(scenario: Scenario, runs: dict[int, FleetTrainingRun], progress: bool, executor: Executor) -> dict:
+    """Every distinct run's result, from the cache or trained now through `executor`."""
     a = scenario.accuracy
-    return fleet_accuracy(list(dict.fromkeys(runs.values())), a.data_root, a.download, progress=progress)
+    return fleet_accuracy(list(dict.fromkeys(runs.values())), a.data_root, a.download, progress=progress,
+                          executor=executor)
 
 
 def add_accuracy(table: pd.DataFrame, edge_table: pd.DataFrame, jobs: list, runs: dict, trained: dict,

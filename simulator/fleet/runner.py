@@ -67,7 +67,7 @@ def run_fleet(scenario: Scenario, progress: bool = True, train: bool = True, eng
         table = ordered(pd.DataFrame(rows), FLEET_RESULT_COLUMNS, scenario)
         edge_table = ordered(pd.DataFrame(edges), EDGE_COLUMNS, scenario, after="fleet_edges")
         runs = fleet_training_runs(jobs) if train and scenario.accuracy.enabled else {}
-        trained = train_fleets(scenario, runs, progress) if runs else {}
+        trained = train_fleets(scenario, runs, progress, executor) if runs else {}
     add_accuracy(table, edge_table, jobs, runs, trained, proxy_note(scenario))
     print_summary(scenario, grid, table)
     training = training_table(runs, trained)

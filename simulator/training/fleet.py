@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.executors import CPU_JOB, SERIAL, Executor, Resources
 from ..core.names import (
     EDGE_SYNCS,
     FULL_CLOUD,
@@ -79,7 +80,7 @@ from .runs import (
     TrainingRun,
     batch_loaders,
     default_cache_dir,
-    load_data,
+    job_data,
     torch_threads,
     train,
 )
@@ -237,13 +238,35 @@ class FleetTrainingCache(TrainingCache):
 
 
 
-def fleet_accuracy(runs: list[FleetTrainingRun], data_root: str | None, download: str, progress: bool = True,
-                   cache_root: str | Path | None = None) -> dict[FleetTrainingRun, FleetTrainingResult]:
-    """Every run's result: from the cache (`cache_root`, default default_cache_dir()/fleet) where
-    present, else trained here at TRAINING_THREADS threads and cached as it finishes.
+@dataclass(frozen=True)
+class FleetTrainingJob:
+    """One fleet run as a worker receives it (as runs.TrainingJob)."""
 
-    Every dataset a missing run needs is found (fetched as `download` allows) before any
-    training, then loaded once per distinct (dataset, subsets, seed).
+    run: FleetTrainingRun
+    data_root: str | None  # the submitting process has provisioned the dataset
+    threads: int
+    progress: bool  # a per-batch bar (in this process only)
+
+
+def fleet_job(job: FleetTrainingJob) -> FleetTrainingResult:
+    """A worker's side: train `job.run` at `job.threads` threads, its data loaded once per worker."""
+    from ..data.provision import locate
+
+    r = job.run.run
+    folders = tuple(locate(r.dataset, split, job.data_root, "never") for split in ("train", "test"))
+    data = job_data(r.dataset, r.train_subset, r.test_subset, r.seed, job.data_root, folders)
+    with torch_threads(job.threads):
+        return train_fleet(job.run, *data, progress=job.progress)
+
+
+def fleet_accuracy(runs: list[FleetTrainingRun], data_root: str | None, download: str, progress: bool = True,
+                   cache_root: str | Path | None = None,
+                   executor: Executor = SERIAL) -> dict[FleetTrainingRun, FleetTrainingResult]:
+    """Every run's result: from the cache (`cache_root`, default default_cache_dir()/fleet) where
+    present, else trained through `executor` (default: in this process) at TRAINING_THREADS
+    threads, and cached by this process as each arrives (Ctrl-C keeps the finished ones).
+
+    Every dataset a missing run needs is found (fetched as `download` allows) before any training.
     """
     from ..data.provision import SPLITS, locate
 
@@ -253,13 +276,11 @@ def fleet_accuracy(runs: list[FleetTrainingRun], data_root: str | None, download
     for dataset in dict.fromkeys(run.run.dataset for run in missing):
         for split in SPLITS:
             locate(dataset, split, data_root, download)
-    by_data: dict[tuple, list[FleetTrainingRun]] = {}
-    for run in missing:
-        by_data.setdefault((run.run.dataset, run.run.train_subset, run.run.test_subset, run.run.seed), []).append(run)
-    for (dataset, train_subset, test_subset, seed), group in by_data.items():
-        train_set, test_set = load_data(dataset, train_subset, test_subset, seed, data_root, "never")
-        for run in group:
-            with torch_threads(TRAINING_THREADS):
-                results[run] = train_fleet(run, train_set, test_set, progress)
-            cache.put(results[run])
+    jobs = [FleetTrainingJob(run, data_root, TRAINING_THREADS, progress and executor.in_process) for run in missing]
+    gpu = any(run.run.device == "cuda" or (run.run.device == "auto" and executor.gpus() > 0) for run in missing)
+    trained = executor.map(fleet_job, jobs, len(jobs), desc="train fleets" if progress and not executor.in_process
+                           else None, resources=Resources(gpus=1.0) if gpu else CPU_JOB, chunk=1)
+    for run, result in zip(missing, trained):
+        cache.put(result)
+        results[run] = result
     return {run: results[run] for run in runs}
