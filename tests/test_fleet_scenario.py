@@ -1,6 +1,8 @@
 """Fleet scenarios (`edges:`) as a user runs them: outputs, the sweep over the fleet size, one
 edge giving the single-edge scenario's numbers, and one-line errors for bad fleets."""
 import math
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -63,6 +65,7 @@ def test_a_swept_fleet_writes_results_edges_and_its_report(tmp_path):
     for name in ("report.md", "report.html", "fig_fleet_scaling.png", "fig_fleet_spread.png", "scenario.json"):
         assert (out / name).is_file(), name
     assert "time per epoch" in proc.stdout
+    assert results.accuracy_proxy.isna().all() and edges.early_exit_accuracy.isna().all()  # --no-train: empty
     again = run_in_process("report", out)
     assert again.returncode == 0 and "fig_fleet_scaling.png" in again.stdout
 
@@ -105,6 +108,8 @@ def test_one_edge_fleet_gives_the_single_edge_scenarios_numbers(tmp_path):
     ({"edges.1.network": {"uplink_mbps": [1.0, 2.0]}}, ["edges[1].network.uplink_mbps must be one rate"]),
     ({"workload.models": [{"name": "vgg16", "split": "auto"}]}, ["workload.models[0].split: auto", "fleet"]),
     ({"cloud.gpus": 0}, ["cloud.gpus must be >= 1"]),
+    ({"edges.1.train_samples": 0}, ["edges[1].train_samples must be > 0"]),
+    ({"network.uplink_mbps": [5.0]}, ["network.uplink_mbps is not used", "every group sets its own uplink"]),
     ({"fleet.cloud_order": "lifo"}, ["fleet.cloud_order", "fifo", "round_robin"]),
     ({"fleet.dirichlet_alpha": 0}, ["fleet.dirichlet_alpha must be > 0"]),
     ({"sweep": {"edges.2.count": [1, 2]}}, ["sweep.edges.2.count", "edges has 2 entries"]),
@@ -154,3 +159,54 @@ def test_one_and_two_workers_write_the_same_files(tmp_path):
     for name in ("results.csv", "edges.csv"):
         first, second = (tmp_path / "one" / name).read_text(), (tmp_path / "two" / name).read_text()
         assert first.replace("one", "two") == second.replace("one", "two"), name
+
+
+def test_a_cell_late_in_a_long_run_ends(tmp_path):
+    """A transfer's last bits once needed a wake-up shorter than the clock's resolution at t = 2,000 s:
+    the run looped for ever at one instant. It must end (in about a second)."""
+    data = fleet_data(tmp_path, {"workload.epochs": 30, "methods": ["split_learning"], "network.cell_uplink_mbps": 10.0})
+    for group in data["edges"]:
+        group["train_samples"] = 320
+    data["edges"][0]["count"] = 2
+    proc = subprocess.run([sys.executable, "-m", "simulator", "run", write(tmp_path, data), "--no-train",
+                           "--no-progress", "--workers", "1"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(tmp_path / "out/results.csv").total_time_s.iloc[0] > 2000
+
+
+def test_a_folder_switches_between_a_fleet_and_one_edge(tmp_path):
+    fleet = fleet_data(tmp_path, {"output_dir": str(tmp_path / "shared")})
+    run(write(tmp_path, fleet, "fleet.yaml"), "--no-train")
+    assert (tmp_path / "shared/edges.csv").is_file()
+    single = scenario_data(tmp_path, {"output_dir": str(tmp_path / "shared"), "accuracy.enabled": False,
+                                      "network.uplink_mbps": [1.0], "workload.epochs": 1},
+                           base="pi_edge_fashion_mnist")
+    run(write(tmp_path, single, "single.yaml"))
+    assert not (tmp_path / "shared/edges.csv").exists() and not (tmp_path / "shared/fig_fleet_scaling.png").exists()
+    assert "fig_time_vs_bitrate.png" in (tmp_path / "shared/report.md").read_text()
+    run(write(tmp_path, fleet, "fleet.yaml"), "--no-train")
+    assert not (tmp_path / "shared/trace.csv").exists() and not (tmp_path / "shared/fig_time_vs_bitrate.png").exists()
+    assert "fleet training comparison" in (tmp_path / "shared/report.md").read_text()
+
+
+def test_the_scaling_figure_has_a_line_per_mode_of_a_swept_mode(tmp_path):
+    from simulator.report.fleet import fig_fleet_scaling
+
+    data = fleet_data(tmp_path, {"sweep": {"edges.0.count": [1, 2], "fleet.split_learning": ["sequential", "parallel"],
+                                           "cloud.gpus": [1, 2]}, "methods": ["split_learning", "hierarchical"]})
+    run(write(tmp_path, data), "--no-train")
+    figure = fig_fleet_scaling(pd.read_csv(tmp_path / "out/results.csv"))
+    modes = set(zip(figure.data.method, figure.data.fleet_mode))
+    assert modes == {("split_learning", "sequential"), ("split_learning", "parallel"),
+                     ("hierarchical", "round_robin, edge_sync none")}  # fleet.yaml: cloud_order round_robin
+    report = (tmp_path / "out/report.md").read_text()
+    assert "| split learning | parallel | jetson-lte |" in report  # the groups table keeps every mode
+
+
+def test_a_group_with_its_own_rate_leaves_the_scenarios_trace(tmp_path):
+    data = fleet_data(tmp_path, {"network.cell_uplink_mbps": DELETE,
+                                 "network.uplink_trace": str(ROOT / "traces/TMobile-UMTS-driving.up"),
+                                 "network.downlink_trace": "paired", "network.trace_offset_s": "random"})
+    data["edges"][0]["network"] = {"latency_ms": 40.0}  # follows the scenario's trace
+    proc = run_in_process("validate", write(tmp_path, data))
+    assert proc.returncode == 0, proc.stderr

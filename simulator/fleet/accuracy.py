@@ -61,9 +61,9 @@ def train_fleets(scenario: Scenario, runs: dict[int, FleetTrainingRun], progress
 
 
 def add_accuracy(table: pd.DataFrame, edge_table: pd.DataFrame, jobs: list, runs: dict, trained: dict,
-                 proxy: str) -> None:
+                 proxy: str, requested: bool) -> None:
     """Fill the accuracy columns of results.csv (row i is job i) and edges.csv (the edges of job
-    i in order) in place."""
+    i in order) in place; `requested`: training was asked for (a fleet too large to train says so)."""
     final, exit_, partition, note = [], [], [], []
     edge_final, edge_exit = [], []
     for i, (setting, point, spec) in enumerate(jobs):
@@ -84,8 +84,8 @@ def add_accuracy(table: pd.DataFrame, edge_table: pd.DataFrame, jobs: list, runs
         alpha = setting.scenario.fleet.dirichlet_alpha
         pooled = point.method == FULL_CLOUD  # the cloud trains every edge's data together
         partition.append(("pooled" if pooled else partition_text(alpha)) if result is not None else "")
-        note.append(proxy if result is not None else ("" if run is not None else
-                                                      f"not trained: over {MAX_TRAINED_EDGES} edges"))
+        too_large = requested and run is None
+        note.append(proxy if result is not None else f"not trained: over {MAX_TRAINED_EDGES} edges" if too_large else "")
     table["final_accuracy"], table["early_exit_accuracy"] = final, exit_
     table["accuracy_partition"], table["accuracy_proxy"] = partition, note
     edge_table["final_accuracy"], edge_table["early_exit_accuracy"] = edge_final, edge_exit

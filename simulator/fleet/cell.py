@@ -89,15 +89,29 @@ class Cell:
             left_bps -= rate_class.rate_bps * len(rate_class.ends)
             left_n -= len(rate_class.ends)
 
+    def _ended(self, rate_class: _RateClass) -> bool:
+        """Whether the class's next transfer has ended: its bits are sent to a float's rounding, or
+        what is left would take less time than the clock can tell from now (late in a long run a
+        wake-up of 1e-13 s would leave env.now where it is, and come round again for ever)."""
+        end_bits = rate_class.ends[0][0]
+        left_bits = end_bits - rate_class.virtual_bits
+        now = self.env.now
+        return left_bits <= FINISH_RTOL * max(1.0, end_bits) or \
+            (rate_class.rate_bps > 0 and now + left_bits / rate_class.rate_bps <= now)
+
     def _reschedule(self) -> None:
-        """Finish the transfers that have ended, share the capacity anew and wake at the next end."""
-        for rate_class in list(self.classes.values()):
-            while rate_class.ends and rate_class.ends[0][0] - rate_class.virtual_bits <= \
-                    FINISH_RTOL * max(1.0, rate_class.ends[0][0]):
-                heapq.heappop(rate_class.ends)[2].succeed()
-            if not rate_class.ends:
-                del self.classes[rate_class.cap_bps]  # its virtual clock restarts with its next transfer
-        self._share()
+        """Finish the transfers that have ended, share the capacity anew (until no other transfer
+        has ended at the new rates) and wake at the next end."""
+        ended = True
+        while ended:
+            ended = False
+            for rate_class in list(self.classes.values()):
+                while rate_class.ends and self._ended(rate_class):
+                    heapq.heappop(rate_class.ends)[2].succeed()
+                    ended = True
+                if not rate_class.ends:
+                    del self.classes[rate_class.cap_bps]  # its virtual clock restarts with its next transfer
+            self._share()
         self.version += 1
         next_s = min((max(0.0, (c.ends[0][0] - c.virtual_bits) / c.rate_bps) for c in self.classes.values()),
                      default=math.inf)

@@ -98,17 +98,21 @@ def frozen_objects():
 
 def method_processes(env: simpy.Environment, spec: FleetSpec, edges: list[FleetEdge], queue: CloudQueue) -> list:
     """The generators that drive `spec.method` across the fleet."""
-    rounds = [SyncRound(env, edges, -1 - epoch) for epoch in range(spec.epochs)] if spec.syncs else []
+    rounds: dict[int, SyncRound] = {}  # made when its first edge joins: a round holds a process per edge
 
     def epochs_of(edge: FleetEdge, train):
         """Edge `edge` trains epoch after epoch through `train(n, first)`, averaging after each."""
         per_epoch = edge.run.batches_per_epoch
-        if not rounds:
+        if not spec.syncs:
             yield from train(edge.n_batches, 0)
             return
         for epoch in range(spec.epochs):
             yield from train(per_epoch, epoch * per_epoch)
-            yield from rounds[epoch].join(edge)
+            if epoch not in rounds:
+                rounds[epoch] = SyncRound(env, edges, -1 - epoch)
+            sync = rounds[epoch]
+            yield from sync.join(edge)
+            rounds.pop(epoch, None)  # every edge has joined (the average came after all weights arrived)
 
     if spec.method == HIERARCHICAL:
         return [epochs_of(e, lambda n, first, e=e: e.device.train_hierarchical(n, e.uplink, first)) for e in edges]

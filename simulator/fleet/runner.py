@@ -9,6 +9,7 @@ import json
 import math
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,8 +17,10 @@ from ..core.errors import UserError
 from ..core.executors import SERIAL, Executor
 from ..core.files import atomic_write_text, check_writable
 from ..core.text import duration_text
+from ..report.fleet import MODE_KEYS
 from ..scenario.config import Scenario
 from ..scenario.grid import Setting, settings, value_text
+from ..sweep.outputs import RUN_FILES as ONE_EDGE_FILES
 from ..training.runs import proxy_note
 from .accuracy import (
     FLEET_TRAINING_COLUMNS,
@@ -45,6 +48,7 @@ def run_fleet(scenario: Scenario, progress: bool = True, train: bool = True, eng
     if engine == "fast":
         raise UserError(f"{scenario.path}: --engine fast does not simulate fleets (edges:); the fleet engine is "
                         "SimPy's (--engine simpy or auto)")
+    from ..report import REPORT_FILES
     from ..report.fleet_document import FLEET_REPORT_FILES, write_fleet_report
 
     folder = scenario.output_dir
@@ -66,9 +70,10 @@ def run_fleet(scenario: Scenario, progress: bool = True, train: bool = True, eng
             edges += [{**row, **swept} for row in edge_rows(point, spec, result)]
         table = ordered(pd.DataFrame(rows), FLEET_RESULT_COLUMNS, scenario)
         edge_table = ordered(pd.DataFrame(edges), EDGE_COLUMNS, scenario, after="fleet_edges")
-        runs = fleet_training_runs(jobs) if train and scenario.accuracy.enabled else {}
+        requested = train and scenario.accuracy.enabled
+        runs = fleet_training_runs(jobs) if requested else {}
         trained = train_fleets(scenario, runs, progress, executor) if runs else {}
-    add_accuracy(table, edge_table, jobs, runs, trained, proxy_note(scenario))
+    add_accuracy(table, edge_table, jobs, runs, trained, proxy_note(scenario), requested)
     print_summary(scenario, grid, table)
     training = training_table(runs, trained)
     atomic_write_text(f"{folder}/scenario.json", json.dumps(fleet_summary(scenario, bool(trained)), indent=1) + "\n")
@@ -76,6 +81,9 @@ def run_fleet(scenario: Scenario, progress: bool = True, train: bool = True, eng
         atomic_write_text(f"{folder}/training.csv", training.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(f"{folder}/edges.csv", edge_table.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(f"{folder}/results.csv", table.to_csv(index=False, float_format="%.10g"))
+    for name in (*ONE_EDGE_FILES, *REPORT_FILES):  # a one-edge run's files in the same folder: not this run's
+        if name not in FLEET_FILES and name not in FLEET_REPORT_FILES:
+            Path(folder, name).unlink(missing_ok=True)
     print(f"\nwrote {folder}/results.csv ({len(table)} rows), {folder}/edges.csv ({len(edge_table)} rows)"
           + (f", {folder}/training.csv" if trained else "") + f" in {duration_text(time.perf_counter() - started)}")
     from ..report import written_text
@@ -126,9 +134,10 @@ def print_summary(scenario: Scenario, grid: list[Setting], table: pd.DataFrame) 
           + (f"; a {base.network.cell_uplink_mbps:g} Mbit/s cell" if base.network.cell_uplink_mbps else ""))
     if scenario.sweep:
         print(f"sweep: {len(grid):,} settings of {', '.join(scenario.sweep)}")
-    columns = ["model", "method", "fleet_mode", "uplink_mbps", "edges", "time_per_epoch_s", "cloud_utilisation",
-               "mean_wait_cloud_s", "mean_wait_cell_s"]
-    shown = table[columns].drop_duplicates(["model", "method", "fleet_mode", "uplink_mbps", "edges"])
+    swept = [k for k in scenario.sweep if k not in MODE_KEYS]  # fleet_mode tells the mode keys' runs apart
+    keys = ["model", "method", "fleet_mode", "uplink_mbps", "edges", *swept]
+    shown = table[[*keys, "time_per_epoch_s", "cloud_utilisation", "mean_wait_cloud_s", "mean_wait_cell_s"]] \
+        .drop_duplicates(keys)
     shown = shown.assign(time_per_epoch_s=shown.time_per_epoch_s.map(duration_text),
                          cloud_utilisation=shown.cloud_utilisation.map(lambda u: f"{u:.0%}"))
     print("time per epoch (simulated), the cloud's utilisation and the mean waits per edge:\n")

@@ -21,7 +21,7 @@ FLEET_RESULT_COLUMNS = [
 EDGE_COLUMNS = [
     "method", "group", "edge", "total_time_s", "wait_cloud_s", "wait_cell_s", "bytes_up", "bytes_down",
     "batches_trained", "batches_dropped",
-    "model", "fleet_mode", "split", "uplink_mbps", "replication", "fleet_edges", "sync_bytes",
+    "model", "fleet_mode", "split", "uplink_mbps", "replication", "sync_bytes", "fleet_edges",
     "final_accuracy", "early_exit_accuracy",
 ]
 

@@ -61,17 +61,23 @@ def unique(values: pd.Series) -> list:
     return list(pd.unique(values))
 
 
+# Swept keys never held: fleet_mode already tells their runs apart (one line each), or they change
+# only what is trained (the data split), not the simulated times.
+MODE_KEYS = ("fleet.split_learning", "fleet.edge_sync", "fleet.cloud_order", "full_cloud.raw_upload",
+             "fleet.dirichlet_alpha")
+
+
 def one_fleet_per_size(table: pd.DataFrame, size: str, keys: list[str]) -> tuple[pd.DataFrame, dict]:
     """The rows of `table` that differ in fleet size (column `size`) alone, and the keys held.
 
-    A swept key that moves the mean fleet size (`edges.0.count`) varies; every other swept key is
-    held at the first setting's value. Of settings that reach one fleet size two ways (10 + 20 edges
+    A swept key that moves the mean fleet size (`edges.0.count`) varies, and so do MODE_KEYS; every
+    other swept key is held at the first setting's value. Of settings that reach one fleet size two ways (10 + 20 edges
     and 20 + 10), the first setting's rows are kept."""
     if not keys:
         return table, {}
     moving = [k for k in keys if table.groupby(k, dropna=False, sort=False)[size].mean().nunique() > 1]
     first = table[table.setting == table.setting.min()].iloc[0]
-    held = {k: first[k] for k in keys if k not in moving}
+    held = {k: first[k] for k in keys if k not in moving and k not in MODE_KEYS}
     rows = table
     for key, value in held.items():
         rows = rows[same(rows[key], value)]

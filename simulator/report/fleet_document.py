@@ -66,8 +66,17 @@ class FleetRun:
 
 
 def is_fleet_run(folder: str | Path) -> bool:
-    """Whether `folder` holds a fleet run (its edges.csv)."""
-    return (Path(folder) / "edges.csv").is_file()
+    """Whether `folder` holds a fleet run: its scenario.json says so (`"fleet": true`), or, without
+    one, it has an edges.csv."""
+    folder = Path(folder)
+    summary = folder / "scenario.json"
+    if summary.is_file():
+        try:
+            data = read_json(summary, "run summary")
+        except UserError:
+            return False  # the scenario report names what is wrong with it
+        return isinstance(data, dict) and data.get("fleet") is True
+    return (folder / "edges.csv").is_file()
 
 
 def read_table(folder: Path, name: str) -> pd.DataFrame:

@@ -22,11 +22,11 @@ from .limits import (
     MAX_ACCURACY_EPOCHS,
     MAX_ACCURACY_WIDTH,
     MAX_BATCH_SIZE,
+    MAX_CLOUD_GPUS,
     MAX_DELAY_MS,
     MAX_EPOCH_ROWS,
     MAX_EPOCHS,
     MAX_EVENT_BATCHES,
-    MAX_FLEET_EDGES,
     MAX_INPUT_SIZE,
     MAX_MTU_BYTES,
     MAX_RATE_MBPS,
@@ -87,7 +87,7 @@ def check_values(s: Scenario, file: str) -> None:
         positive(file, "edge.memory_mib", s.edge.memory_mib)
     if s.cloud.gpus < 1:
         raise UserError(f"{file}: cloud.gpus must be >= 1, got {s.cloud.gpus}")
-    MAX_FLEET_EDGES.check(file, "cloud.gpus", s.cloud.gpus)
+    MAX_CLOUD_GPUS.check(file, "cloud.gpus", s.cloud.gpus)
     if s.fleet.dirichlet_alpha is not None:
         positive(file, "fleet.dirichlet_alpha", s.fleet.dirichlet_alpha)
     if not 0 <= s.split_search.max_accuracy_drop < 1:

@@ -14,7 +14,7 @@ from ..core.errors import UserError
 from ..core.names import AUTO
 from ..core.typed import file_fields, key_text, shown
 from ..data.specs import DATASETS
-from .config import NetworkConfig, Scenario
+from .config import PAIRED, NetworkConfig, Scenario
 from .limits import MAX_FLEET_BATCHES, MAX_FLEET_EDGES, MAX_RATE_MBPS, MIN_RATE_MBPS
 
 # Network keys a group cannot set, and why.
@@ -55,6 +55,10 @@ def build_groups(s: Scenario, data: dict, file: str, build) -> list[Scenario]:
         first = next(i for i, g in enumerate(s.edges) if follows_axis(g.network))
         raise UserError(f"{file}: network.uplink_mbps is empty, and edges[{first}] sets no rate of its own; give the "
                         f"fleet's rates in network.uplink_mbps, or edges[{first}].network.uplink_mbps")
+    if (n.uplink_mbps or n.uplink_trace) and not any(follows_axis(g.network) for g in s.edges):
+        key = "uplink_mbps" if n.uplink_mbps else "uplink_trace"
+        raise UserError(f"{file}: network.{key} is not used: every group sets its own uplink (edges[].network); "
+                        f"leave network.{key} out")
     default_share = -(-(s.workload.train_samples or DATASETS[s.workload.dataset].train_samples) // total) \
         if s.workload.dataset in DATASETS else 1
     groups = []
@@ -78,15 +82,25 @@ def build_group(s: Scenario, data: dict, file: str, i: int, default_share: int, 
     if rate is not None and (isinstance(rate, list) and len(rate) != 1):
         raise UserError(f"{file}: edges[{i}].network.uplink_mbps must be one rate (the group's own), got {shown(rate)}")
     network = {k: copy.deepcopy(v) for k, v in (data.get("network") or {}).items() if k not in ("cell_uplink_mbps",)}
-    if not follows_axis(overrides):
+    inherited_up = network.get("uplink_trace")
+    if not follows_axis(overrides):  # the group's own rate or trace replaces the scenario's
         for key in (*OWN_RATE, "trace_scale"):
             network.pop(key, None)
+        if network.get("downlink_trace") == PAIRED and isinstance(inherited_up, str) and inherited_up.endswith(".up"):
+            network["downlink_trace"] = inherited_up[:-3] + ".down"  # the scenario's own downlink trace
+    for own, other in (("downlink_mbps", "downlink_trace"), ("downlink_trace", "downlink_mbps")):
+        if own in overrides:  # the group's own downlink replaces the scenario's
+            network.pop(other, None)
+    if network.get("trace_offset_s") == "random" and "trace_offset_s" not in overrides \
+            and not (network.get("uplink_trace") or network.get("downlink_trace") or overrides.get("uplink_trace")):
+        network.pop("trace_offset_s")  # no trace left to start at random
     network.update(copy.deepcopy(overrides))
     top = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("edges", "fleet", "sweep", "targets")}
     top["edge"] = {"profiles": copy.deepcopy(group.profiles), "compute": group.compute, "name": group.name,
                    **({"memory_mib": group.memory_mib} if group.memory_mib is not None else {})}
     top["network"] = network
-    top["workload"] = {**(data.get("workload") or {}), "train_samples": group.train_samples or default_share}
+    share = group.train_samples if group.train_samples is not None else default_share
+    top["workload"] = {**(data.get("workload") or {}), "train_samples": share}
     top["cloud"] = {k: v for k, v in (data.get("cloud") or {}).items() if k != "gpus"}
     try:
         built = build(top, file)

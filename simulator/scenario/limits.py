@@ -54,6 +54,8 @@ MAX_EVENT_BATCHES = Limit(1_000_000, " batches", "with jitter or loss every batc
 # ---- fleets ----------------------------------------------------------------------------------
 MAX_FLEET_EDGES = Limit(100_000, " edges", "each edge is simulated with its own machine and links; 100,000 is "
                         "about 0.5 GB before its first batch")
+MAX_CLOUD_GPUS = Limit(100_000, " GPUs", "each cloud GPU is a SimPy process; no data centre gives one training "
+                       "job more")
 # A fleet is simulated event by event (no fast forward): about 10,000-20,000 batches/s here.
 MAX_FLEET_BATCHES = Limit(50_000_000, " batches", "a fleet is simulated batch by batch, about an hour per "
                           "50 million batches here; shorten the shares or the epochs")

@@ -443,6 +443,7 @@ def run_scenario(path: "str | Scenario", progress: bool = True, train: bool = Tr
     atomic_write_text(f"{folder}/stalls.csv", stalls.to_csv(index=False, float_format="%.10g"))
     atomic_write_text(f"{folder}/summary.csv", confidence_table(table).to_csv(index=False, float_format="%.10g"))
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.10g"))
+    Path(folder, "edges.csv").unlink(missing_ok=True)  # a fleet's (README, "Fleets") in the same folder
     written = f"{csv_path} ({len(table)} rows), {folder}/summary.csv, {split_path}" + (f", {training_path}" if trained else "")
     if targets is not None:
         written += ", " + written_targets
