@@ -210,3 +210,14 @@ def test_a_group_with_its_own_rate_leaves_the_scenarios_trace(tmp_path):
     data["edges"][0]["network"] = {"latency_ms": 40.0}  # follows the scenario's trace
     proc = run_in_process("validate", write(tmp_path, data))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_replications_of_a_stochastic_fleet_draw_anew_and_the_report_shows_the_first(tmp_path):
+    data = fleet_data(tmp_path, {"network.jitter_ms": 20.0, "replications": 2, "methods": ["hierarchical"]})
+    run(write(tmp_path, data), "--no-train")
+    results = pd.read_csv(tmp_path / "out/results.csv")
+    assert list(results.replication) == [0, 1]
+    assert results.total_time_s.iloc[0] != results.total_time_s.iloc[1]
+    assert pd.read_csv(tmp_path / "out/edges.csv").replication.value_counts().to_dict() == {0: 3, 1: 3}
+    report = (tmp_path / "out/report.md").read_text()
+    assert report.count("| hierarchical | round_robin, edge_sync none | 3 |") == 1  # the scaling table: once

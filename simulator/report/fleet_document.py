@@ -92,8 +92,16 @@ def load_fleet(folder: str | Path) -> FleetRun:
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder (expected a fleet scenario's output folder)")
     scenario = read_json(folder / "scenario.json", "run summary") if (folder / "scenario.json").is_file() else None
-    return FleetRun(folder, read_table(folder, "results.csv"), read_table(folder, "edges.csv"),
-                    scenario if isinstance(scenario, dict) else None)
+    results, edges = (first_replication(read_table(folder, name)) for name in ("results.csv", "edges.csv"))
+    return FleetRun(folder, results, edges, scenario if isinstance(scenario, dict) else None)
+
+
+def first_replication(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of replication 0: the report draws one run of each configuration (results.csv
+    and edges.csv keep every replication)."""
+    if "replication" not in table.columns:
+        return table
+    return table[table.replication.fillna(0) == 0].reset_index(drop=True)
 
 
 def values_text(values, unit: str = "") -> str:
