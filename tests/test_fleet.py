@@ -9,11 +9,11 @@ from hand_profiles import tiny_costs
 
 from simulator.costmodel import LinkSpec
 from simulator.costmodel.costs import cloud_train_s, split_learning_batch_s
-from simulator.fleet.cell import Cell
 from simulator.fleet.cloud import CloudQueue
 from simulator.fleet.engine import simulate_fleet
 from simulator.fleet.spec import EdgeGroupSpec, FleetSpec
 from simulator.sim import RunSpec
+from simulator.sim.cell import Cell
 from simulator.sim.engine import simulate
 
 COSTS = tiny_costs(label_bytes=1)  # payloads 1001 bytes; edge train 36 ms, cloud 7 ms (hand_profiles)

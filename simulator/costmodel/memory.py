@@ -82,6 +82,13 @@ def check_memory_fields(profile: Profile) -> None:
                              "re-run 'simulate profile', or re-derive it from a new measured profile)")
 
 
+def edge_weight_bytes(profile: Profile, split: str, early_exit: bool) -> int:
+    """fp32 parameters of blocks 0..`split`, with the early exit after `split` if `early_exit`:
+    the edge's weights (the payload of a fleet's hand-over or averaging round, too)."""
+    blocks = profile.layers[:profile.layer_index(split) + 1]
+    return sum(layer.param_bytes for layer in blocks) + (profile.exit_after(split).param_bytes if early_exit else 0)
+
+
 def edge_memory(profile: Profile, split: str, buffer_batches: int, codec: str = "fp32",
                 optimizer_slots: int = 1, early_exit: bool = True) -> EdgeMemory:
     """Peak memory of the edge training blocks 0..`split` and their early exit (formulas above).
@@ -93,7 +100,7 @@ def edge_memory(profile: Profile, split: str, buffer_batches: int, codec: str = 
     blocks = profile.layers[:profile.layer_index(split) + 1]
     head = profile.exit_after(split) if early_exit else NO_HEAD
     batch = profile.batch_size
-    weights = sum(layer.param_bytes for layer in blocks) + head.param_bytes
+    weights = edge_weight_bytes(profile, split, early_exit)
     buffer = buffer_batches * (encoded_bytes(codec, math.prod(blocks[-1].out_shape)) + batch * profile.label_bytes)
     resident = weights * (1 + optimizer_slots) + buffer + batch * (profile.raw_sample_bytes + profile.label_bytes)
 

@@ -31,7 +31,7 @@ def training_run(scenario: Scenario, model: str, method: str, split: str) -> Fle
     shares = tuple(g.train_samples for c, g in zip(scenario.edges, scenario.groups) for _ in range(c.count))
     if len(shares) > MAX_TRAINED_EDGES:
         return None
-    cut = method != "full_cloud"
+    cut = method != FULL_CLOUD
     run = TrainingRun(model=model, method=method, split=split if cut else "",
                       codec=scenario.network.codec if cut else "",
                       **{**run_settings(scenario), **model_settings(scenario, model)})

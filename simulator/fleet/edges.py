@@ -6,7 +6,6 @@ Weights (an edge part handed over, or averaged through the cloud) travel as cont
 the link's rate, latency, the cell and outages, but not the random loss and jitter draws, and
 a drop policy never discards them.
 """
-import numpy as np
 import simpy
 
 from ..core.names import (
@@ -22,16 +21,14 @@ from ..core.names import (
     edge_compute,
 )
 from ..links.draws import LinkDraws
+from ..sim.cell import Cell
 from ..sim.devices import EdgeDevice
 from ..sim.methods import CLOUD_TRAIN, DOWNLINK_STAGES, UPLINK_STAGES, link_draws
 from ..sim.network import Link
 from ..sim.recorder import Recorder
 from ..sim.run import RunSpec
-from .cell import Cell
 from .cloud import CloudQueue
 from .spec import EdgeGroupSpec
-
-NO_DRAWS = LinkDraws(np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def stages(run: RunSpec) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -72,7 +69,7 @@ class FleetEdge:
 
         self.uplink = Link(env, UPLINK, run.uplink, up_draws, self.recorder, run.uplink_buffer_batches,
                            run.drop_policy or "block", cell=cell, receiver=deliver)
-        self.downlink = Link(env, DOWNLINK, run.downlink, down_draws or NO_DRAWS, self.recorder)
+        self.downlink = Link(env, DOWNLINK, run.downlink, down_draws or LinkDraws.empty(), self.recorder)
 
     def send_weights(self, tag: int):
         """Send this edge's weights up (use with `yield from`); they reach `weights_up`."""
@@ -87,4 +84,5 @@ class FleetEdge:
 
     @property
     def finished_s(self) -> float:
-        return self.recorder.finished_s if self.recorder.finished_s is not None else self.env.now
+        """When its last batch was trained (the run waits for every edge's)."""
+        return self.recorder.finished_s

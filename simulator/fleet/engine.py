@@ -39,7 +39,7 @@ from ..costmodel.costs import (
     split_learning_batch_s,
     uplink_payload_bytes,
 )
-from .cell import Cell
+from ..sim.cell import Cell
 from .cloud import CloudQueue, FleetCloud
 from .edges import FleetEdge
 from .spec import EdgeResult, FleetResult, FleetSpec
@@ -68,10 +68,8 @@ def simulate_fleet(spec: FleetSpec) -> FleetResult:
     cell = Cell(env, spec.cell_uplink_mbps * 1e6) if spec.cell_uplink_mbps is not None else None
     queue = CloudQueue(env, spec.n_edges, spec.cloud_order)
     edges = [FleetEdge(env, i, group, run, queue, cell) for i, (group, run) in enumerate(spec.edges())]
-    downlink_bytes = downlink_payload_bytes(edges[0].run.costs, spec.method)
-
     def gradient_down(edge: int, batch: int):
-        yield from edges[edge].downlink.send(batch, downlink_bytes)
+        yield from edges[edge].downlink.send(batch, downlink_payload_bytes(edges[edge].run.costs, spec.method))
 
     cloud = FleetCloud(env, spec.cloud_gpus, queue, [e.recorder for e in edges],
                        [cloud_train_s(e.run.costs, spec.method) for e in edges],
@@ -88,7 +86,8 @@ def simulate_fleet(spec: FleetSpec) -> FleetResult:
 def frozen_objects():
     """Keep the objects alive now (the fleet's machines, links and logs) out of the garbage
     collector's full passes while the run lasts: with a thousand edges those passes would scan
-    them again and again (about a quarter of the run's time), although none of them is garbage."""
+    them again and again (about 15% of the run's time), although none of them is garbage. It
+    holds for the whole process until the run ends (gc.unfreeze)."""
     gc.freeze()  # no gc.collect() first: a full pass costs tens of ms, more than a small fleet's whole run
     try:
         yield
@@ -145,13 +144,12 @@ def take_turns(spec: FleetSpec, edges: list[FleetEdge]):
 def upload_then_train(env: simpy.Environment, edges: list[FleetEdge], queue: CloudQueue):
     """full_cloud, raw_upload once: every edge uploads its share at once; when the last has
     arrived the cloud trains every epoch of the union from storage."""
-    arrived = [simpy.Store(env) for _ in edges]
-    for edge, store in zip(edges, arrived):
-        edge.uplink.receiver = store.put  # stored, not trained on arrival
+    for edge in edges:
+        edge.uplink.receiver = edge.uplink.delivered.put  # stored, not trained on arrival
         env.process(edge.device.upload_raw(edge.run.batches_per_epoch, edge.uplink))
-    for edge, store in zip(edges, arrived):
+    for edge in edges:
         for _ in range(edge.run.batches_per_epoch):
-            yield store.get()
+            yield edge.uplink.delivered.get()
     for epoch in range(edges[0].run.epochs):
         for edge in edges:
             per_epoch = edge.run.batches_per_epoch

@@ -17,8 +17,8 @@ from ..core.errors import UserError
 from ..core.executors import SERIAL, Executor
 from ..core.files import atomic_write_text, check_writable
 from ..core.text import duration_text
-from ..report.fleet import MODE_KEYS
 from ..scenario.config import Scenario
+from ..scenario.fleet import MODE_KEYS
 from ..scenario.grid import Setting, settings, value_text
 from ..sweep.outputs import RUN_FILES as ONE_EDGE_FILES
 from ..training.runs import proxy_note
@@ -26,6 +26,7 @@ from .accuracy import (
     FLEET_TRAINING_COLUMNS,
     add_accuracy,
     fleet_training_runs,
+    partition_text,
     train_fleets,
 )
 from .engine import simulate_fleet
@@ -118,7 +119,7 @@ def training_table(runs: dict, trained: dict) -> pd.DataFrame:
             out.append({"model": run.run.model, "method": run.run.method,
                         "fleet_mode": run.split_learning or (f"edge_sync {run.edge_sync}" if run.edge_sync else ""),
                         "edges": len(run.shares),
-                        "partition": "iid" if run.dirichlet_alpha is None else f"dirichlet {run.dirichlet_alpha:g}",
+                        "partition": partition_text(run.dirichlet_alpha),
                         "split": run.run.split, "codec": run.run.codec, "dataset": run.run.dataset,
                         "width": run.run.width, "epoch": epoch.epoch, "train_loss": epoch.train_loss,
                         "exit_train_loss": epoch.exit_train_loss, "final_accuracy": epoch.final_accuracy,

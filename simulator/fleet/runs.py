@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..core.names import HIERARCHICAL
+from ..costmodel.memory import edge_weight_bytes
 from ..profiling.schema import Profile
 from ..scenario.config import Scenario
 from ..scenario.fleet import follows_axis
@@ -54,13 +55,9 @@ def fleet_points(scenario: Scenario) -> list[FleetPoint]:
 
 
 def weight_bytes(profile: Profile, split: str, method: str) -> int:
-    """fp32 parameters of the edge part cut after `split` (hierarchical: with its early exit):
-    what a hand-over or an averaging round sends each way. 0 for full_cloud (no edge part)."""
-    if not split:
-        return 0
-    cut = profile.layer_index(split) + 1
-    params = sum(layer.param_bytes for layer in profile.layers[:cut])
-    return params + (profile.exit_after(split).param_bytes if method == HIERARCHICAL else 0)
+    """What a hand-over or an averaging round sends each way: the edge part's fp32 parameters
+    (hierarchical: with its early exit); 0 for full_cloud (no edge part)."""
+    return edge_weight_bytes(profile, split, early_exit=method == HIERARCHICAL) if split else 0
 
 
 def fleet_spec(scenario: Scenario, point: FleetPoint) -> FleetSpec:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass(frozen=True, eq=False)
 class LinkDraws:
     """Per-batch draws of one link: `extra_packets` (int64) and `jitter_s` (float64), n_batches each,
@@ -24,6 +23,11 @@ class LinkDraws:
 
     extra_packets: np.ndarray
     jitter_s: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "LinkDraws":
+        """No draws: every payload 0 extra packets and 0 jitter (a link without loss or jitter)."""
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0))
 
     def extra(self, batch: int) -> int:
         return int(self.extra_packets[batch]) if self.extra_packets.size else 0

@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from ..scenario.fleet import MODE_KEYS
 from .data import METHOD_ORDER
 from .style import (
     OTHER_COLOUR,
@@ -59,12 +60,6 @@ def same(values: pd.Series, value) -> pd.Series:
 def unique(values: pd.Series) -> list:
     """Values in order of appearance, NaN once."""
     return list(pd.unique(values))
-
-
-# Swept keys never held: fleet_mode already tells their runs apart (one line each), or they change
-# only what is trained (the data split), not the simulated times.
-MODE_KEYS = ("fleet.split_learning", "fleet.edge_sync", "fleet.cloud_order", "full_cloud.raw_upload",
-             "fleet.dirichlet_alpha")
 
 
 def one_fleet_per_size(table: pd.DataFrame, size: str, keys: list[str]) -> tuple[pd.DataFrame, dict]:

@@ -5,17 +5,19 @@ results.csv, one row per (setting, model, uplink rate, method, fleet_mode):
     scenario, [setting, <swept keys...>: only with a sweep, one column per key, e.g. `edges.0.count`],
     model, dataset, method (full_cloud | split_learning | hierarchical), fleet_mode (full_cloud: once |
     every_epoch; split_learning: sequential | parallel; hierarchical: "<fifo | round_robin>, edge_sync
-    <none | epoch>"), split, codec, uplink_mbps (NaN: every group sets its own rate), cell_uplink_mbps
+    <none | epoch>"), split, codec, uplink_mbps (NaN: every group sets its own rate), replication (the
+    report draws replication 0), cell_uplink_mbps
     (NaN: no shared cell), edges (fleet size), groups, cloud_gpus, epochs, total_time_s,
     time_per_epoch_s, cloud_busy_s, cloud_utilisation (busy GPU-s / (cloud_gpus x total_time_s), 0..1),
     cloud_offered_load (GPUs' worth of work the edges would offer an infinitely fast cloud: it
     saturates where this reaches cloud_gpus), bytes_up, bytes_down, sync_bytes (weight hand-over and
     averaging, included in bytes_up/down), batches_trained, batches_dropped, mean_wait_cloud_s,
-    mean_wait_cell_s, final_accuracy, early_exit_accuracy (NaN: not trained), accuracy_proxy (text)
+    mean_wait_cell_s, final_accuracy, early_exit_accuracy (NaN: not trained), accuracy_partition (iid,
+    dirichlet ALPHA, pooled), accuracy_proxy (text)
 edges.csv, one row per edge of each of those runs:
     method, group (its group's name), edge (0-based across the fleet), total_time_s, wait_cloud_s,
     wait_cell_s, bytes_up, bytes_down, batches_trained, batches_dropped, model, fleet_mode, split,
-    uplink_mbps, fleet_edges (fleet size), [setting, <swept keys...>], final_accuracy,
+    uplink_mbps, replication, sync_bytes, fleet_edges (fleet size), [setting, <swept keys...>], final_accuracy,
     early_exit_accuracy (NaN: not trained)
 scenario.json (optional) what was simulated; read for name, description, cloud.name and the groups
     (`edges`: name, count, compute, network.uplink_mbps); results.csv says the rest.

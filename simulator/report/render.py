@@ -10,7 +10,7 @@ from ..core.files import atomic_write_bytes, atomic_write_text
 
 
 def to_markdown(blocks: list) -> str:
-    cell = lambda text: str(text).replace("|", "\\|")
+    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
     out = []
     for kind, *rest in blocks:
         if kind in ("h1", "h2", "h3"):
@@ -66,7 +66,6 @@ def to_html(blocks: list) -> str:
                        "</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-
 
 
 def write_document(folder: Path, figures: list, blocks: list) -> list[Path]:

@@ -180,6 +180,8 @@ def check_network(s: Scenario, file: str) -> None:
                        rate * n.downlink_ratio)
     if n.downlink_mbps is not None:
         check_rate(file, "network.downlink_mbps", n.downlink_mbps)
+    if n.cell_uplink_mbps is not None:
+        check_rate(file, "network.cell_uplink_mbps", n.cell_uplink_mbps)
     for key in ("latency_ms", "jitter_ms", "retransmit_timeout_ms"):
         positive(file, f"network.{key}", getattr(n, key), allow_zero=True)
         MAX_DELAY_MS.check(file, f"network.{key}", getattr(n, key))

@@ -30,7 +30,7 @@ When the buffer is full, the sender's `policy` decides (`BUFFER_POLICIES`):
 A discarded batch never reaches the receiver; the link lists it in `dropped`.
 
 Fleets (`simulator.fleet`) add three things, all off by default:
-- `cell`: a capacity shared with other edges' uplinks (`fleet.cell.Cell`, processor sharing);
+- `cell`: a capacity shared with other edges' uplinks (`cell.Cell`, processor sharing);
   a payload's wire time is then the cell's, this link's rate being its cap;
 - `receiver`: where a delivered payload goes (default: this link's `delivered` store), so many
   edges' uplinks can feed the cloud's one queue;
@@ -47,6 +47,7 @@ from ..core.names import PROPAGATE, SEND
 from ..costmodel.costs import LinkSpec, serialisation_time_s
 from ..links.capacity import LinkClock
 from ..links.draws import LinkDraws
+from .cell import Cell
 from .recorder import Recorder
 
 BUFFER_POLICIES = ("block", "drop_oldest", "drop_newest")
@@ -57,7 +58,7 @@ class Link:
 
     def __init__(self, env: simpy.Environment, name: str, spec: LinkSpec, draws: LinkDraws,
                  recorder: Recorder, buffer_batches: float = math.inf, policy: str = "block",
-                 keep_backlog: bool = False, cell=None, receiver: Callable[[int], None] | None = None):
+                 keep_backlog: bool = False, cell: Cell | None = None, receiver: Callable[[int], None] | None = None):
         if policy not in BUFFER_POLICIES:
             raise ValueError(f"unknown buffer policy {policy!r}; valid: {', '.join(BUFFER_POLICIES)}")
         self.env = env
@@ -76,7 +77,7 @@ class Link:
         self.clock = LinkClock(spec.rate_mbps, spec.shape) if spec.shape.varies else None
         if cell is not None and self.clock is not None:
             raise ValueError("a link in a shared cell needs a constant rate (no trace, no outages)")
-        self.cell = cell  # fleet.cell.Cell shared with other uplinks, or None
+        self.cell = cell  # cell.Cell shared with other uplinks, or None
         self.cell_wait_s = 0.0  # seconds on the wire beyond what this link alone would take (the cell's share)
         self.receiver = receiver or self.delivered.put
         self.dropped: list[tuple[float, int]] = []  # (time_s, batch) of every discarded payload
@@ -106,7 +107,11 @@ class Link:
             if self.policy == "drop_newest" or not self.queue.items:
                 self._drop(batch)
                 return
-            oldest, _ = self.queue.items.pop(0)  # still waiting: never on the wire
+            waiting = [i for i, (b, _) in enumerate(self.queue.items) if b >= 0]  # weights are never dropped
+            if not waiting:
+                self._drop(batch)
+                return
+            oldest, _ = self.queue.items.pop(waiting[0])  # still waiting: never on the wire
             self._drop(oldest)
             self.queue.put((batch, payload_bytes))
             return
@@ -130,18 +135,17 @@ class Link:
             batch, payload_bytes = yield self.queue.get()
             start_s = self.env.now
             extra = self.draws.extra(batch) if batch >= 0 else 0
+            resent_bytes = extra * min(self.spec.mtu_bytes, payload_bytes)
             if self.cell is not None:
-                _, alone_s = self.wire_time_s(payload_bytes, extra)  # bits on the wire at this link's rate
-                wire_bytes = payload_bytes + extra * min(self.spec.mtu_bytes, payload_bytes)
-                yield from self.cell.transfer(wire_bytes * 8, self.spec.rate_mbps * 1e6)
+                yield from self.cell.transfer((payload_bytes + resent_bytes) * 8, self.spec.rate_mbps * 1e6)
                 busy_s = self.env.now - start_s
+                alone_s = serialisation_time_s(payload_bytes + resent_bytes, self.spec)  # this link alone
                 if busy_s - alone_s > 1e-9 * busy_s:  # more than float rounding: the cell held it back
                     self.cell_wait_s += busy_s - alone_s
                 held_s = extra * self.spec.retransmit_timeout_ms / 1e3
             elif self.clock is None:
                 held_s, busy_s = self.wire_time_s(payload_bytes, extra)
             else:
-                resent_bytes = extra * min(self.spec.mtu_bytes, payload_bytes)
                 # >= 0: an opportunity within 1e-9 s before the start counts as at it (float rounding)
                 busy_s = max(0.0, self.clock.send_end_s(start_s, payload_bytes, resent_bytes) - start_s)
                 held_s = busy_s + extra * self.spec.retransmit_timeout_ms / 1e3

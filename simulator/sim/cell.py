@@ -46,12 +46,6 @@ class Cell:
         self.updated_s = env.now
         self.version = 0  # bumps at every change; a wake-up scheduled before it is stale
         self.order = itertools.count()
-        self.busy_s = 0.0  # seconds with at least one transfer
-        self.bits_sent = 0.0
-
-    @property
-    def active(self) -> int:
-        return sum(len(c.ends) for c in self.classes.values())
 
     def transfer(self, bits: float, cap_bps: float):
         """Send `bits` at most at `cap_bps` (this edge's own link), sharing the cell (use with
@@ -64,7 +58,6 @@ class Cell:
             rate_class = self.classes[cap_bps] = _RateClass(cap_bps)
         done = self.env.event()
         heapq.heappush(rate_class.ends, (rate_class.virtual_bits + bits, next(self.order), done))
-        self.bits_sent += bits
         self._reschedule()
         yield done
 
@@ -73,8 +66,6 @@ class Cell:
         now = self.env.now
         elapsed_s = now - self.updated_s
         if elapsed_s > 0:
-            if any(c.ends for c in self.classes.values()):
-                self.busy_s += elapsed_s
             for rate_class in self.classes.values():
                 rate_class.virtual_bits += rate_class.rate_bps * elapsed_s
         self.updated_s = now
