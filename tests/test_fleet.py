@@ -205,3 +205,12 @@ def test_heterogeneous_edges_differ_and_the_slow_one_ends_last():
     assert sorted(slow_t) == pytest.approx([single, single + 7e-3], rel=1e-9)
     assert result.total_time_s == max(slow_t)
     assert math.isclose(sum(e.batches_trained for e in result.edges), 5 * 21)
+
+
+def test_a_dropping_uplink_never_drops_weights():
+    spec = run("hierarchical", uplink=LinkSpec(rate_mbps=0.05, latency_ms=5.0), uplink_buffer_batches=2,
+               uplink_buffer_policy="drop_oldest")
+    result = simulate_fleet(fleet(spec, 3, 20_000, edge_sync="epoch"))
+    assert sum(e.batches_dropped for e in result.edges) > 0  # the link is too slow for the features
+    assert [e.sync_bytes for e in result.edges] == [3 * 2 * 20_000] * 3  # every round completed
+    assert all(e.batches_trained + e.batches_dropped == 21 for e in result.edges)
