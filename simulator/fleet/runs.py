@@ -2,7 +2,7 @@
 of results.csv and edges.csv from what each took (README, "Fleets", "Output files").
 """
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..core.names import HIERARCHICAL
 from ..costmodel.memory import edge_weight_bytes
@@ -27,17 +27,6 @@ EDGE_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class FleetPoint:
-    """One run of a fleet scenario: a model at a rate of the axis (nan: every group has its own) under a method."""
-
-    model: str
-    split: str
-    method: str
-    uplink_mbps: float
-    replication: int = 0
-
-
 def rate_axis(scenario: Scenario) -> list[float]:
     """The scenario's rates; [nan] when every group sets its own."""
     return list(scenario.network.uplink_mbps) or [math.nan]
@@ -48,8 +37,9 @@ def replications(scenario: Scenario) -> int:
     return scenario.replications if any(g.stochastic for g in scenario.groups) else 1
 
 
-def fleet_points(scenario: Scenario) -> list[FleetPoint]:
-    return [FleetPoint(m.name, m.split_for(method), method, rate, replication)
+def fleet_points(scenario: Scenario) -> list[SweepPoint]:
+    """Every model x rate of the axis (nan: every group has its own) x replication x method."""
+    return [SweepPoint(m.name, m.split_for(method), method, rate, replication)
             for m in scenario.workload.models for rate in rate_axis(scenario)
             for replication in range(replications(scenario)) for method in scenario.methods]
 
@@ -60,12 +50,12 @@ def weight_bytes(profile: Profile, split: str, method: str) -> int:
     return edge_weight_bytes(profile, split, early_exit=method == HIERARCHICAL) if split else 0
 
 
-def fleet_spec(scenario: Scenario, point: FleetPoint) -> FleetSpec:
+def fleet_spec(scenario: Scenario, point: SweepPoint) -> FleetSpec:
     """The FleetSpec of `point`: each group's edge as its one-edge scenario would run it."""
     groups = []
     for config, group in zip(scenario.edges, scenario.groups, strict=True):
         rate = point.uplink_mbps if follows_axis(config.network) else group.network.uplink_mbps[0]
-        run = run_spec(group, SweepPoint(point.model, point.split, point.method, rate, point.replication))
+        run = run_spec(group, replace(point, uplink_mbps=rate))
         run = replace(run, trace_batches=0, fast_forward=False)
         groups.append(EdgeGroupSpec(config.name, config.count, run,
                                     weight_bytes(group.edge_profiles[point.model], point.split, point.method),
@@ -75,7 +65,7 @@ def fleet_spec(scenario: Scenario, point: FleetPoint) -> FleetSpec:
                      f.split_learning, f.cloud_order, f.edge_sync)
 
 
-def result_row(scenario: Scenario, point: FleetPoint, spec: FleetSpec, result: FleetResult) -> dict:
+def result_row(scenario: Scenario, point: SweepPoint, spec: FleetSpec, result: FleetResult) -> dict:
     n = scenario.network
     edges = len(result.edges)
     return {
@@ -94,7 +84,7 @@ def result_row(scenario: Scenario, point: FleetPoint, spec: FleetSpec, result: F
     }
 
 
-def edge_rows(point: FleetPoint, spec: FleetSpec, result: FleetResult) -> list[dict]:
+def edge_rows(point: SweepPoint, spec: FleetSpec, result: FleetResult) -> list[dict]:
     return [{"method": point.method, "group": e.group, "edge": e.edge, "total_time_s": e.total_time_s,
              "wait_cloud_s": e.wait_cloud_s, "wait_cell_s": e.wait_cell_s, "bytes_up": e.bytes_up,
              "bytes_down": e.bytes_down, "batches_trained": e.batches_trained, "batches_dropped": e.batches_dropped,
