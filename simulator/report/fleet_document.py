@@ -113,12 +113,15 @@ def values_text(values, unit: str = "") -> str:
 def groups_text(run: FleetRun) -> str:
     """'cameras: 8 edges (cpu, 2 Mbit/s); gateways: 2 edges' from scenario.json, else edges.csv's largest fleet."""
     groups = (run.scenario or {}).get("edges")
+    swept = ((run.scenario or {}).get("sweep") or {}).get("values") or {}
     if isinstance(groups, list) and groups and all(isinstance(g, dict) for g in groups):
-        def one(g: dict) -> str:
+        def one(i: int, g: dict) -> str:
             rate = (g.get("network") or {}).get("uplink_mbps")
             extra = [x for x in (g.get("compute"), f"{rate} Mbit/s uplink" if rate is not None else None) if x]
-            return f"{g.get('name', '?')}: {g.get('count', '?')} edges" + (f" ({', '.join(extra)})" if extra else "")
-        return "; ".join(map(one, groups))
+            counts = swept.get(f"edges.{i}.count")  # a swept count: its values, not the file's
+            count = f"{min(counts)}-{max(counts)}" if isinstance(counts, list) and counts else g.get("count", "?")
+            return f"{g.get('name', '?')}: {count} edges" + (f" ({', '.join(extra)})" if extra else "")
+        return "; ".join(one(i, g) for i, g in enumerate(groups))
     rows, _ = spread_fleet(run.edges)
     first = rows[(rows.method == rows.method.iloc[0]) & (rows.fleet_mode == rows.fleet_mode.iloc[0])]
     return "; ".join(f"{g}: {n} edges" for g, n in first.groupby("group", sort=False).size().items())
